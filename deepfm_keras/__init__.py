@@ -1,0 +1,41 @@
+"""DeepFM (Guo et al., IJCAI 2017) for native Keras 3 on TensorFlow."""
+
+from deepfm_keras.features import (
+    CategoricalFeature,
+    MultiCategoricalFeature,
+    NumericFeature,
+    feature_from_dict,
+    field_order,
+    spec_from_dicts,
+    spec_to_dicts,
+)
+from deepfm_keras.model import (
+    build_deep,
+    build_deepfm,
+    build_field_embeddings,
+    build_first_order,
+    build_inputs,
+    build_second_order,
+    combine_parts,
+    part_models,
+)
+from deepfm_keras.version import __version__
+
+__all__ = [
+    "CategoricalFeature",
+    "MultiCategoricalFeature",
+    "NumericFeature",
+    "__version__",
+    "build_deep",
+    "build_deepfm",
+    "build_field_embeddings",
+    "build_first_order",
+    "build_inputs",
+    "build_second_order",
+    "combine_parts",
+    "feature_from_dict",
+    "field_order",
+    "part_models",
+    "spec_from_dicts",
+    "spec_to_dicts",
+]

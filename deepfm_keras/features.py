@@ -1,0 +1,227 @@
+"""Feature spec: what each input field of a DeepFM model is.
+
+A feature spec is a plain list of frozen dataclasses, one per input field:
+
+- `NumericFeature`: one float per row.
+- `CategoricalFeature` ("single-level"): one integer id per row, in
+  `[0, vocabulary_size)`.
+- `MultiCategoricalFeature` ("multi-level"): a variable-length list of ids per
+  row, padded with 0 to `max_len` columns; 0 is padding and never counts.
+
+Example:
+
+>>> spec = [
+...     NumericFeature("age"),
+...     CategoricalFeature("user_id", vocabulary_size=6041),
+...     MultiCategoricalFeature("genres", vocabulary_size=19, max_len=6),
+... ]
+>>> spec_from_dicts(spec_to_dicts(spec)) == spec
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Union
+
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+
+
+def _check_name(name: Any) -> None:
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ValueError(
+            "A feature `name` should be a non-empty string of letters, digits, "
+            f"'_', '.' or '-' that starts with a letter or '_'. Received: name={name!r}"
+        )
+
+
+def _check_int(feature: str, arg: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(
+            f"Feature '{feature}': `{arg}` should be an integer >= {minimum}. "
+            f"Received: {arg}={value!r}"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class NumericFeature:
+    """A numeric field: one float per row.
+
+    The model reads it as a float tensor of shape `(batch,)` or `(batch, 1)`.
+    Its first-order term is `w * x` and its field embedding is `x * v` with a
+    learned `v` of shape `(embedding_dim,)`, as in the DeepFM formulation for
+    continuous fields. Scale it first (`FeatureEncoder` standardises it).
+
+    Args:
+        name: input name, the key of the feature in the input dict.
+
+    Example:
+
+    >>> NumericFeature("age").kind
+    'numeric'
+    """
+
+    name: str
+    kind: ClassVar[str] = "numeric"
+
+    def __post_init__(self):
+        _check_name(self.name)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "name": self.name}
+
+
+@dataclasses.dataclass(frozen=True)
+class CategoricalFeature:
+    """A single-level categorical field: one integer id per row.
+
+    The model reads it as an int tensor of shape `(batch,)` or `(batch, 1)`
+    with ids in `[0, vocabulary_size)`. An id outside that range never reaches
+    another id's embedding: it is routed to one extra "out-of-range" row of
+    this field's table.
+
+    Args:
+        name: input name, the key of the feature in the input dict.
+        vocabulary_size: number of ids, at least 2 (with `FeatureEncoder`:
+            padding 0, OOV 1 and the known values).
+
+    Example:
+
+    >>> CategoricalFeature("user_id", vocabulary_size=6041).vocabulary_size
+    6041
+    """
+
+    name: str
+    vocabulary_size: int
+    kind: ClassVar[str] = "categorical"
+
+    def __post_init__(self):
+        _check_name(self.name)
+        _check_int(self.name, "vocabulary_size", self.vocabulary_size, 2)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "name": self.name, "vocabulary_size": self.vocabulary_size}
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiCategoricalFeature:
+    """A multi-level categorical field: a variable-length list of ids per row.
+
+    The model reads it as an int tensor of shape `(batch, max_len)`, the list
+    padded with 0 (0 is padding and never a value). Its embeddings are
+    mean-pooled over the non-padding positions; an all-padding row gives a zero
+    vector.
+
+    Args:
+        name: input name, the key of the feature in the input dict.
+        vocabulary_size: number of ids including padding 0, at least 2.
+        max_len: number of columns, at least 1.
+
+    Example:
+
+    >>> MultiCategoricalFeature("genres", vocabulary_size=19, max_len=6).max_len
+    6
+    """
+
+    name: str
+    vocabulary_size: int
+    max_len: int
+    kind: ClassVar[str] = "multi_categorical"
+
+    def __post_init__(self):
+        _check_name(self.name)
+        _check_int(self.name, "vocabulary_size", self.vocabulary_size, 2)
+        _check_int(self.name, "max_len", self.max_len, 1)
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "vocabulary_size": self.vocabulary_size,
+            "max_len": self.max_len,
+        }
+
+
+Feature = Union[NumericFeature, CategoricalFeature, MultiCategoricalFeature]
+FEATURE_TYPES = {cls.kind: cls for cls in (NumericFeature, CategoricalFeature, MultiCategoricalFeature)}
+
+
+def feature_from_dict(config: Mapping[str, Any]) -> Feature:
+    """Rebuilds one feature from its `to_dict()` form.
+
+    Raises:
+        ValueError: if `kind` is missing or unknown, or an argument is bad.
+    """
+    config = dict(config)
+    kind = config.pop("kind", None)
+    if kind not in FEATURE_TYPES:
+        raise ValueError(
+            f"Unknown feature kind {kind!r} for feature {config.get('name')!r}; "
+            f"expected one of {sorted(FEATURE_TYPES)}."
+        )
+    try:
+        return FEATURE_TYPES[kind](**config)
+    except TypeError as e:
+        raise ValueError(f"Bad arguments for {kind} feature {config.get('name')!r}: {e}") from None
+
+
+def spec_to_dicts(spec: Iterable[Feature]) -> list[dict]:
+    """Returns the JSON-ready form of a spec (a list of dicts)."""
+    return [feature.to_dict() for feature in normalize_spec(spec)]
+
+
+def spec_from_dicts(configs: Iterable[Mapping[str, Any]]) -> list[Feature]:
+    """Rebuilds a spec from `spec_to_dicts` output."""
+    return normalize_spec([feature_from_dict(c) for c in configs])
+
+
+def normalize_spec(spec: Any) -> list[Feature]:
+    """Checks a feature spec and returns it as a list of features.
+
+    Accepts a list or tuple of features (or of their dict form), or an object
+    with a `feature_spec` attribute (such as a fitted `FeatureEncoder`).
+
+    Raises:
+        ValueError: for an empty spec, a duplicate name or an entry that is
+            not a feature, naming the offending feature.
+    """
+    if hasattr(spec, "feature_spec") and not isinstance(spec, (list, tuple)):
+        spec = spec.feature_spec
+    if isinstance(spec, (str, bytes, Mapping)) or not isinstance(spec, Sequence):
+        raise ValueError(
+            f"`feature_spec` should be a list of features. Received: {type(spec).__name__}"
+        )
+    features: list[Feature] = []
+    seen: set[str] = set()
+    for entry in spec:
+        if isinstance(entry, Mapping):
+            entry = feature_from_dict(entry)
+        if not isinstance(entry, tuple(FEATURE_TYPES.values())):
+            raise ValueError(
+                "Every entry of `feature_spec` should be a NumericFeature, "
+                f"CategoricalFeature or MultiCategoricalFeature. Received: {entry!r}"
+            )
+        if entry.name in seen:
+            raise ValueError(f"Duplicate feature name '{entry.name}' in `feature_spec`.")
+        seen.add(entry.name)
+        features.append(entry)
+    if not features:
+        raise ValueError("`feature_spec` is empty: a DeepFM model needs at least one feature.")
+    return features
+
+
+def field_order(spec: Iterable[Feature]) -> list[str]:
+    """Names of the fields in the order of the model's `(batch, fields, k)` embeddings.
+
+    Numeric fields come first, then the categorical and multi-categorical
+    fields, each group in spec order.
+
+    >>> field_order([CategoricalFeature("a", 3), NumericFeature("b")])
+    ['b', 'a']
+    """
+    spec = normalize_spec(list(spec))
+    numeric = [f.name for f in spec if isinstance(f, NumericFeature)]
+    other = [f.name for f in spec if not isinstance(f, NumericFeature)]
+    return numeric + other

@@ -1,0 +1,14 @@
+"""Keras layers of DeepFM, each registered for plain `.keras` loading."""
+
+from deepfm_keras.layers.embedding import CategoricalEmbedding, MaskedMeanPooling, NumericEmbedding
+from deepfm_keras.layers.interaction import FirstOrderFM, SecondOrderFM
+from deepfm_keras.layers.mlp import MLP
+
+__all__ = [
+    "CategoricalEmbedding",
+    "FirstOrderFM",
+    "MLP",
+    "MaskedMeanPooling",
+    "NumericEmbedding",
+    "SecondOrderFM",
+]

@@ -1,0 +1,259 @@
+"""Field embeddings: numeric projection, fused categorical lookup, masked mean pooling."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+from keras import ops
+
+
+def _positive_int_list(name: str, values, minimum: int = 1) -> list[int]:
+    try:
+        values = [int(v) for v in values]
+    except (TypeError, ValueError):
+        raise ValueError(f"`{name}` should be a list of integers. Received: {name}={values!r}") from None
+    if not values or any(v < minimum for v in values):
+        raise ValueError(
+            f"`{name}` should be a non-empty list of integers >= {minimum}. Received: {name}={values}"
+        )
+    return values
+
+
+def _check_output_dim(output_dim) -> int:
+    if isinstance(output_dim, bool) or not isinstance(output_dim, (int, np.integer)) or output_dim < 1:
+        raise ValueError(f"`output_dim` should be a positive integer. Received: output_dim={output_dim!r}")
+    return int(output_dim)
+
+
+@keras.saving.register_keras_serializable(package="deepfm_keras")
+class NumericEmbedding(keras.layers.Layer):
+    """Projects each numeric field to its own learned vector: `e_i = x_i * v_i`.
+
+    With `output_dim=1` this is the first-order term `w_i * x_i` of each field.
+
+    Input shape: `(batch, num_fields)` float.
+    Output shape: `(batch, num_fields, output_dim)`.
+
+    Args:
+        num_fields: number of numeric fields.
+        output_dim: size of each field's vector.
+        embeddings_initializer: initializer of the `(num_fields, output_dim)` kernel.
+        embeddings_regularizer: optional regularizer of the kernel.
+
+    Example:
+
+    >>> layer = NumericEmbedding(num_fields=2, output_dim=4)
+    >>> tuple(layer(np.ones((3, 2), "float32")).shape)
+    (3, 2, 4)
+
+    Reference: Guo et al., "DeepFM: A Factorization-Machine based Neural Network
+    for CTR Prediction", IJCAI 2017 (arXiv:1703.04247).
+    """
+
+    def __init__(
+        self,
+        num_fields: int,
+        output_dim: int,
+        embeddings_initializer="uniform",
+        embeddings_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(num_fields, bool) or not isinstance(num_fields, (int, np.integer)) or num_fields < 1:
+            raise ValueError(f"`num_fields` should be a positive integer. Received: num_fields={num_fields!r}")
+        self.num_fields = int(num_fields)
+        self.output_dim = _check_output_dim(output_dim)
+        self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
+        self.embeddings_regularizer = keras.regularizers.get(embeddings_regularizer)
+
+    def build(self, input_shape):
+        if input_shape[-1] is not None and input_shape[-1] != self.num_fields:
+            raise ValueError(
+                f"NumericEmbedding expects {self.num_fields} fields on the last axis. "
+                f"Received: input_shape={input_shape}"
+            )
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(self.num_fields, self.output_dim),
+            initializer=self.embeddings_initializer,
+            regularizer=self.embeddings_regularizer,
+        )
+
+    def call(self, inputs):
+        inputs = ops.cast(inputs, self.compute_dtype)
+        return ops.expand_dims(inputs, -1) * ops.expand_dims(ops.cast(self.kernel, self.compute_dtype), 0)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.output_dim,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_fields=self.num_fields,
+            output_dim=self.output_dim,
+            embeddings_initializer=keras.initializers.serialize(self.embeddings_initializer),
+            embeddings_regularizer=keras.regularizers.serialize(self.embeddings_regularizer),
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="deepfm_keras")
+class CategoricalEmbedding(keras.layers.Layer):
+    """Looks up the ids of several categorical fields in one fused table.
+
+    Field `f` owns `vocabulary_sizes[f] + 1` consecutive rows of one table: its
+    ids `0 .. vocabulary_size - 1`, then one "out-of-range" row. Every column
+    of the input belongs to one field (`field_lengths[f]` columns for field
+    `f`); an id outside `[0, vocabulary_size)`, negative or too large, is read
+    from its field's out-of-range row, so it can never reach another id's
+    (or another field's) embedding. One gather serves all fields.
+
+    Input shape: `(batch, sum(field_lengths))` int.
+    Output shape: `(batch, sum(field_lengths), output_dim)`.
+
+    Args:
+        vocabulary_sizes: number of ids of each field.
+        field_lengths: number of input columns of each field (1 for a
+            single-level field, `max_len` for a multi-level one).
+        output_dim: embedding size.
+        embeddings_initializer: initializer of the fused table.
+        embeddings_regularizer: optional regularizer of the fused table.
+
+    Example:
+
+    >>> layer = CategoricalEmbedding([5, 3], [1, 2], output_dim=4)
+    >>> tuple(layer(np.array([[4, 1, 2]])).shape)
+    (1, 3, 4)
+    """
+
+    def __init__(
+        self,
+        vocabulary_sizes: Sequence[int],
+        field_lengths: Sequence[int],
+        output_dim: int,
+        embeddings_initializer="uniform",
+        embeddings_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.vocabulary_sizes = _positive_int_list("vocabulary_sizes", vocabulary_sizes)
+        self.field_lengths = _positive_int_list("field_lengths", field_lengths)
+        if len(self.vocabulary_sizes) != len(self.field_lengths):
+            raise ValueError(
+                "`vocabulary_sizes` and `field_lengths` should have one entry per field. "
+                f"Received: {len(self.vocabulary_sizes)} and {len(self.field_lengths)}"
+            )
+        self.output_dim = _check_output_dim(output_dim)
+        self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
+        self.embeddings_regularizer = keras.regularizers.get(embeddings_regularizer)
+        sizes = np.asarray(self.vocabulary_sizes, "int64")
+        offsets = np.concatenate([[0], np.cumsum(sizes + 1)[:-1]])
+        self._column_vocab = np.repeat(sizes, self.field_lengths).astype("int32")
+        self._column_offset = np.repeat(offsets, self.field_lengths).astype("int32")
+        self.table_size = int(np.sum(sizes + 1))
+
+    def build(self, input_shape):
+        columns = sum(self.field_lengths)
+        if input_shape[-1] is not None and input_shape[-1] != columns:
+            raise ValueError(
+                f"CategoricalEmbedding expects {columns} id columns. Received: input_shape={input_shape}"
+            )
+        self.embeddings = self.add_weight(
+            name="embeddings",
+            shape=(self.table_size, self.output_dim),
+            initializer=self.embeddings_initializer,
+            regularizer=self.embeddings_regularizer,
+        )
+
+    def table_indices(self, ids):
+        """Maps ids `(batch, columns)` to rows of the fused table (out-of-range ids to their field's extra row)."""
+        ids = ops.cast(ids, "int32")
+        vocab = ops.convert_to_tensor(self._column_vocab)
+        offset = ops.convert_to_tensor(self._column_offset)
+        in_range = ops.logical_and(ops.greater_equal(ids, 0), ops.less(ids, vocab))
+        return offset + ops.where(in_range, ids, vocab)
+
+    def call(self, inputs):
+        return ops.take(self.embeddings, self.table_indices(inputs), axis=0)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.output_dim,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocabulary_sizes=list(self.vocabulary_sizes),
+            field_lengths=list(self.field_lengths),
+            output_dim=self.output_dim,
+            embeddings_initializer=keras.initializers.serialize(self.embeddings_initializer),
+            embeddings_regularizer=keras.regularizers.serialize(self.embeddings_regularizer),
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="deepfm_keras")
+class MaskedMeanPooling(keras.layers.Layer):
+    """Mean-pools the columns of each field, ignoring padding ids (0).
+
+    Columns are grouped into fields by `field_lengths`. For a field whose
+    `masked` flag is set (a multi-level field), columns whose id is 0 are
+    padding and never count; a row whose list is all padding gives a zero
+    vector, never NaN. Other fields (single-level) count every column.
+
+    Inputs: `[embeddings, ids]` with shapes `(batch, columns, dim)` and
+    `(batch, columns)`, where `columns = sum(field_lengths)`.
+    Output shape: `(batch, num_fields, dim)`.
+
+    Args:
+        field_lengths: number of columns of each field.
+        masked: per field, whether id 0 is padding.
+
+    Example:
+
+    >>> pool = MaskedMeanPooling(field_lengths=[1, 3], masked=[False, True])
+    >>> emb = np.ones((2, 4, 8), "float32")
+    >>> ids = np.array([[7, 1, 2, 0], [0, 0, 0, 0]])
+    >>> out = pool([emb, ids])
+    >>> tuple(out.shape), float(out[1, 1, 0]), float(out[1, 0, 0])
+    ((2, 2, 8), 0.0, 1.0)
+    """
+
+    def __init__(self, field_lengths: Sequence[int], masked: Sequence[bool], **kwargs):
+        super().__init__(**kwargs)
+        self.field_lengths = _positive_int_list("field_lengths", field_lengths)
+        self.masked = [bool(m) for m in masked]
+        if len(self.masked) != len(self.field_lengths):
+            raise ValueError(
+                "`masked` should have one flag per field. "
+                f"Received: {len(self.masked)} flags for {len(self.field_lengths)} fields"
+            )
+        columns = sum(self.field_lengths)
+        assignment = np.zeros((columns, len(self.field_lengths)), "float32")
+        assignment[np.arange(columns), np.repeat(np.arange(len(self.field_lengths)), self.field_lengths)] = 1.0
+        self._assignment = assignment
+        self._column_masked = np.repeat(self.masked, self.field_lengths)
+        self._identity = all(n == 1 for n in self.field_lengths) and not any(self.masked)
+
+    def call(self, inputs):
+        embeddings, ids = inputs
+        if self._identity:
+            return embeddings
+        dtype = embeddings.dtype
+        is_token = ops.not_equal(ops.cast(ids, "int32"), 0)
+        mask = ops.cast(ops.logical_or(is_token, ops.convert_to_tensor(~self._column_masked)), dtype)
+        assignment = ops.cast(ops.convert_to_tensor(self._assignment), dtype)
+        count = ops.matmul(mask, assignment)  # (batch, fields)
+        per_column = ops.matmul(ops.maximum(count, 1.0), ops.transpose(assignment))  # (batch, columns)
+        weights = mask / per_column
+        return ops.einsum("bcd,cf->bfd", embeddings * ops.expand_dims(weights, -1), assignment)
+
+    def compute_output_shape(self, input_shape):
+        emb_shape = input_shape[0]
+        return (emb_shape[0], len(self.field_lengths), emb_shape[-1])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(field_lengths=list(self.field_lengths), masked=list(self.masked))
+        return config

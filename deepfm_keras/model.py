@@ -1,0 +1,349 @@
+"""Builders of DeepFM from a feature spec, and its part sub-models.
+
+The model is assembled from public steps so users can compose variants:
+
+```
+inputs = build_inputs(spec)                                   # dict name -> keras.Input
+embeddings = build_field_embeddings(spec, inputs, embedding_dim=16)   # (batch, fields, 16)
+fm_1d = build_first_order(spec, inputs)                       # (batch, 1)
+fm_2d = build_second_order(embeddings)                        # (batch, 1)
+deep = build_deep(embeddings, hidden_units=(256, 128, 64))    # (batch, 1)
+outputs = combine_parts([fm_1d, fm_2d, deep], task="binary")  # (batch, 1)
+model = keras.Model(inputs, outputs)
+```
+
+An FM-only model is `combine_parts([fm_1d, fm_2d])` over the same inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import keras
+
+from deepfm_keras.features import (
+    CategoricalFeature,
+    MultiCategoricalFeature,
+    NumericFeature,
+    normalize_spec,
+)
+from deepfm_keras.layers import (
+    MLP,
+    CategoricalEmbedding,
+    FirstOrderFM,
+    MaskedMeanPooling,
+    NumericEmbedding,
+    SecondOrderFM,
+)
+
+TASKS = {"binary": "sigmoid", "regression": "linear"}
+PART_NAMES = ("fm_1d", "fm_2d", "deep")
+
+
+def _check_embedding_dim(embedding_dim) -> int:
+    if isinstance(embedding_dim, bool) or not isinstance(embedding_dim, int) or embedding_dim < 1:
+        raise ValueError(f"`embedding_dim` should be a positive integer. Received: embedding_dim={embedding_dim!r}")
+    return embedding_dim
+
+
+def build_inputs(feature_spec) -> dict[str, keras.KerasTensor]:
+    """Creates one `keras.Input` per feature, named after it.
+
+    Numeric features are float32 `(batch, 1)`, categorical int32 `(batch, 1)`
+    (a `(batch,)` array is accepted by the model too), multi-categorical int32
+    `(batch, max_len)`.
+
+    Args:
+        feature_spec: list of features (see `deepfm_keras.features`).
+
+    Returns:
+        Dict from feature name to its symbolic input, in spec order.
+
+    Example:
+
+    >>> inputs = build_inputs([NumericFeature("age"), MultiCategoricalFeature("g", 5, max_len=3)])
+    >>> [tuple(t.shape) for t in inputs.values()]
+    [(None, 1), (None, 3)]
+    """
+    inputs = {}
+    for feature in normalize_spec(feature_spec):
+        if isinstance(feature, NumericFeature):
+            inputs[feature.name] = keras.Input(shape=(1,), name=feature.name, dtype="float32")
+        elif isinstance(feature, CategoricalFeature):
+            inputs[feature.name] = keras.Input(shape=(1,), name=feature.name, dtype="int32")
+        else:
+            inputs[feature.name] = keras.Input(shape=(feature.max_len,), name=feature.name, dtype="int32")
+    return inputs
+
+
+def _concat(tensors: list, axis: int, name: str | None = None):
+    if len(tensors) == 1 and name is None:
+        return tensors[0]
+    return keras.layers.Concatenate(axis=axis, name=name)(tensors)
+
+
+def _fields(
+    spec,
+    inputs: Mapping[str, keras.KerasTensor],
+    dim: int,
+    prefix: str,
+    initializer,
+    regularizer,
+    name: str | None,
+):
+    """Per-field vectors `(batch, fields, dim)`: numeric fields first, then categorical ones."""
+    missing = [f.name for f in spec if f.name not in inputs]
+    if missing:
+        raise ValueError(f"`inputs` has no entry for feature(s) {missing}.")
+    numeric = [f for f in spec if isinstance(f, NumericFeature)]
+    categorical = [f for f in spec if not isinstance(f, NumericFeature)]
+    groups = []
+    if numeric:
+        x = _concat([inputs[f.name] for f in numeric], axis=1)
+        groups.append(
+            NumericEmbedding(
+                len(numeric),
+                dim,
+                embeddings_initializer=initializer,
+                embeddings_regularizer=regularizer,
+                name=f"{prefix}_numeric",
+            )(x)
+        )
+    if categorical:
+        ids = _concat([inputs[f.name] for f in categorical], axis=1)
+        lengths = [f.max_len if isinstance(f, MultiCategoricalFeature) else 1 for f in categorical]
+        table = CategoricalEmbedding(
+            [f.vocabulary_size for f in categorical],
+            lengths,
+            dim,
+            embeddings_initializer=initializer,
+            embeddings_regularizer=regularizer,
+            name=f"{prefix}_categorical",
+        )(ids)
+        masked = [isinstance(f, MultiCategoricalFeature) for f in categorical]
+        groups.append(MaskedMeanPooling(lengths, masked, name=f"{prefix}_pooling")([table, ids]))
+    return _concat(groups, axis=1, name=name)
+
+
+def build_field_embeddings(
+    feature_spec,
+    inputs: Mapping[str, keras.KerasTensor],
+    *,
+    embedding_dim: int = 16,
+    embeddings_initializer="uniform",
+    embeddings_regularizer=None,
+    name: str = "embeddings",
+):
+    """Builds the shared field embeddings that the 2nd-order FM and deep parts consume.
+
+    Categorical fields are looked up in one fused table; numeric fields are
+    projected (`x * v`); multi-level fields are mean-pooled over non-padding
+    ids. Fields are ordered numeric first, then categorical, each in spec order
+    (`deepfm_keras.features.field_order`).
+
+    Args:
+        feature_spec: list of features.
+        inputs: the dict returned by `build_inputs(feature_spec)`.
+        embedding_dim: k, the size of each field's vector.
+        embeddings_initializer: initializer of the tables.
+        embeddings_regularizer: optional regularizer of the tables.
+        name: name of the output layer.
+
+    Returns:
+        Tensor of shape `(batch, num_fields, embedding_dim)`.
+
+    Example:
+
+    >>> spec = [CategoricalFeature("u", 10), NumericFeature("x")]
+    >>> tuple(build_field_embeddings(spec, build_inputs(spec), embedding_dim=4).shape)
+    (None, 2, 4)
+    """
+    spec = normalize_spec(feature_spec)
+    _check_embedding_dim(embedding_dim)
+    return _fields(spec, inputs, embedding_dim, "embedding", embeddings_initializer, embeddings_regularizer, name)
+
+
+def build_first_order(
+    feature_spec,
+    inputs: Mapping[str, keras.KerasTensor],
+    *,
+    weights_initializer="zeros",
+    weights_regularizer=None,
+    name: str = "fm_1d",
+):
+    """Builds the 1st-order FM part: the sum of one scalar weight per field.
+
+    A categorical field contributes its id's width-1 embedding, a numeric
+    field `w * x`, a multi-level field the masked mean of its ids' width-1
+    embeddings.
+
+    Args:
+        feature_spec: list of features.
+        inputs: the dict returned by `build_inputs(feature_spec)`.
+        weights_initializer: initializer of the per-id / per-field weights.
+        weights_regularizer: optional regularizer of those weights.
+        name: name of the output layer.
+
+    Returns:
+        Tensor of shape `(batch, 1)`, the output of a `FirstOrderFM` layer named `name`.
+
+    Example:
+
+    >>> spec = [CategoricalFeature("u", 10), NumericFeature("x")]
+    >>> tuple(build_first_order(spec, build_inputs(spec)).shape)
+    (None, 1)
+    """
+    spec = normalize_spec(feature_spec)
+    weights = _fields(spec, inputs, 1, "linear", weights_initializer, weights_regularizer, None)
+    return FirstOrderFM(name=name)(weights)
+
+
+def build_second_order(embeddings, *, name: str = "fm_2d"):
+    """Builds the 2nd-order FM part over shared embeddings `(batch, fields, k)`.
+
+    Returns:
+        Tensor `(batch, 1)`: `sum_{i<j} <e_i, e_j>`, output of a `SecondOrderFM` named `name`.
+    """
+    return SecondOrderFM(name=name)(embeddings)
+
+
+def build_deep(
+    embeddings,
+    *,
+    hidden_units: Sequence[int] = (256, 128, 64),
+    dropout: float = 0.0,
+    activation="relu",
+    batch_norm: bool = False,
+    kernel_regularizer=None,
+    name: str = "deep",
+):
+    """Builds the deep part: an `MLP` over the flattened embeddings with a linear output.
+
+    Returns:
+        Tensor `(batch, 1)`, output of an `MLP` layer named `name`.
+    """
+    return MLP(
+        hidden_units,
+        activation=activation,
+        dropout=dropout,
+        batch_norm=batch_norm,
+        kernel_regularizer=kernel_regularizer,
+        name=name,
+    )(embeddings)
+
+
+def combine_parts(parts: Sequence, *, task: str = "binary", name: str = "combine"):
+    """Combines part outputs `(batch, 1)` with a learned `Dense(1)` and the task's activation.
+
+    The Dense's kernel holds one contribution weight per part, in the order of
+    `parts`; its bias is the model's global bias. The output layer
+    `prediction` applies sigmoid (`task="binary"`) or identity
+    (`task="regression"`) in float32.
+
+    Returns:
+        Tensor `(batch, 1)`.
+    """
+    if task not in TASKS:
+        raise ValueError(f"`task` should be one of {sorted(TASKS)}. Received: task={task!r}")
+    stacked = keras.layers.Concatenate(axis=1, name="parts")(list(parts))
+    logit = keras.layers.Dense(1, name=name)(stacked)
+    return keras.layers.Activation(TASKS[task], dtype="float32", name="prediction")(logit)
+
+
+def build_deepfm(
+    feature_spec,
+    *,
+    embedding_dim: int = 16,
+    hidden_units: Sequence[int] = (256, 128, 64),
+    dropout: float = 0.0,
+    task: str = "binary",
+    embedding_l2: float = 0.0,
+    dense_l2: float = 0.0,
+    name: str = "deepfm",
+) -> keras.Model:
+    """Builds a DeepFM model (Guo et al., IJCAI 2017) for a feature spec.
+
+    `y = act(c_1 * fm_1d + c_2 * fm_2d + c_3 * deep + b)`, where `fm_1d` is
+    the first-order FM sum, `fm_2d` the FM pairwise interactions of the shared
+    `k`-dim field embeddings, `deep` an MLP over the same embeddings, and
+    `c_1..c_3, b` the kernel and bias of the `Dense(1)` layer named `combine`
+    (the per-part contribution weights).
+
+    Args:
+        feature_spec: list of `NumericFeature`, `CategoricalFeature` and
+            `MultiCategoricalFeature` (or a fitted `FeatureEncoder`).
+        embedding_dim: k, the size of the shared field embeddings.
+        hidden_units: sizes of the deep part's hidden layers (ReLU).
+        dropout: dropout rate after each hidden layer.
+        task: `"binary"` (sigmoid output, for clicks / rating >= 4) or
+            `"regression"` (linear output, for ratings).
+        embedding_l2: L2 penalty on the embedding tables and first-order weights.
+        dense_l2: L2 penalty on the deep part's kernels.
+        name: the model's name.
+
+    Returns:
+        A functional `keras.Model` taking a dict of inputs keyed by feature
+        name and returning `(batch, 1)`. Its layers `fm_1d`, `fm_2d`, `deep`,
+        `embeddings` and `combine` can be found with `model.get_layer(name)`;
+        `part_models(model)` wraps them as sub-models.
+
+    Raises:
+        ValueError: for an empty spec, duplicate names, `embedding_dim < 1`
+            or an unknown task, naming the problem.
+
+    Example:
+
+    >>> spec = [NumericFeature("age"), CategoricalFeature("user_id", vocabulary_size=100),
+    ...         MultiCategoricalFeature("genres", vocabulary_size=19, max_len=6)]
+    >>> model = build_deepfm(spec, embedding_dim=8, hidden_units=(32, 16))
+    >>> tuple(model.output.shape)
+    (None, 1)
+    """
+    spec = normalize_spec(feature_spec)
+    _check_embedding_dim(embedding_dim)
+    if task not in TASKS:
+        raise ValueError(f"`task` should be one of {sorted(TASKS)}. Received: task={task!r}")
+    for arg, value in (("embedding_l2", embedding_l2), ("dense_l2", dense_l2)):
+        if not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f"`{arg}` should be a non-negative number. Received: {arg}={value!r}")
+    embedding_reg = keras.regularizers.L2(embedding_l2) if embedding_l2 else None
+    dense_reg = keras.regularizers.L2(dense_l2) if dense_l2 else None
+
+    inputs = build_inputs(spec)
+    embeddings = build_field_embeddings(
+        spec, inputs, embedding_dim=embedding_dim, embeddings_regularizer=embedding_reg
+    )
+    fm_1d = build_first_order(spec, inputs, weights_regularizer=embedding_reg)
+    fm_2d = build_second_order(embeddings)
+    deep = build_deep(embeddings, hidden_units=hidden_units, dropout=dropout, kernel_regularizer=dense_reg)
+    outputs = combine_parts([fm_1d, fm_2d, deep], task=task)
+    return keras.Model(inputs=inputs, outputs=outputs, name=name)
+
+
+def part_models(model: keras.Model) -> dict[str, keras.Model]:
+    """Sub-models of a DeepFM model that share its layers and weights.
+
+    Works on a model fresh from `build_deepfm` and on one loaded with
+    `keras.saving.load_model`. Each sub-model takes the same input dict as
+    `model`.
+
+    Returns:
+        `{"fm_1d", "fm_2d", "deep"}`: `(batch, 1)` part outputs (before the
+        `combine` weights), and `"embeddings"`: the `(batch, num_fields, k)`
+        shared field embeddings.
+
+    Raises:
+        ValueError: if `model` has no layer of one of those names.
+
+    Example:
+
+    >>> model = build_deepfm([CategoricalFeature("u", 10)], embedding_dim=4, hidden_units=(8,))
+    >>> sorted(part_models(model))
+    ['deep', 'embeddings', 'fm_1d', 'fm_2d']
+    """
+    names = (*PART_NAMES, "embeddings")
+    layer_names = {layer.name for layer in model.layers}
+    missing = [n for n in names if n not in layer_names]
+    if missing:
+        raise ValueError(f"Model {model.name!r} has no layer named {missing}: is it a DeepFM model?")
+    return {n: keras.Model(model.input, model.get_layer(n).output, name=f"{model.name}_{n}") for n in names}
