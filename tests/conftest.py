@@ -1,0 +1,21 @@
+"""Shared pytest fixtures and helpers."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_path() -> Path:
+    """The shared real datasets: $DEEPFM_SHARED_DATA, else ../shared/data beside the repo."""
+    return Path(os.environ.get("DEEPFM_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    path = shared_data_path()
+    if not path.is_dir():
+        pytest.fail(f"Shared test data not found at {path}; set DEEPFM_SHARED_DATA.")
+    return path
