@@ -1,0 +1,159 @@
+"""Keras callbacks for DeepFM training: contribution weights in TensorBoard."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from deepfm_keras.distribute import is_chief
+from deepfm_keras.model import PART_NAMES, part_models
+
+
+class ContributionLogger(keras.callbacks.Callback):
+    """Logs what each DeepFM part contributes, as TensorBoard scalars, every epoch.
+
+    DeepFM's output is `act(c_fm_1d * fm_1d + c_fm_2d * fm_2d + c_deep * deep + b)`
+    where `c_*` and `b` are the kernel and bias of the `combine` Dense layer.
+    At the end of every epoch this callback writes, at step `epoch` (0-based,
+    the step Keras' `TensorBoard` callback uses for epoch metrics):
+
+    - `contribution/fm_1d`, `contribution/fm_2d`, `contribution/deep`: the
+      raw `combine` weights `c_part`, and `contribution/bias`: `b`.
+    - `contribution_share/<part>` (only with `validation_data`): the
+      scale-aware share `c_part * std(part) / sum_p |c_p * std(p)|`, where
+      `std(part)` is the standard deviation of that part's output (before
+      `combine`) on the fixed `validation_data` batch. The sign of `c_part` is
+      kept, so the absolute values of the shares sum to 1; a share near 0
+      means the part barely moves the logit, whatever the size of its raw
+      weight.
+    - `contribution_std/<part>` (only with `validation_data`): `std(part)`.
+
+    The part outputs come from `deepfm_keras.part_models(model)`, sub-models
+    sharing the model's weights, called in inference mode. The events go to
+    `os.path.join(log_dir, run_name)`, so the callback can share its
+    `log_dir` with `keras.callbacks.TensorBoard(log_dir)` (which writes to
+    `train/` and `validation/`) and TensorBoard shows it as its own run. It
+    works under any `tf.distribute` strategy: the weights are read in the
+    cross-replica context; under `MultiWorkerMirroredStrategy` only the chief
+    writes.
+
+    Args:
+        log_dir: TensorBoard log directory (the one given to `TensorBoard`).
+        validation_data: a fixed batch for the shares: a dict from input name
+            to array, as the model takes it (a few hundred rows are plenty).
+            `None` logs the raw weights only.
+        run_name: sub-folder of `log_dir` for the events.
+        part_names: names of the part layers, in the order of the `combine`
+            kernel's rows.
+        combine_name: name of the `Dense(1)` layer that combines the parts.
+
+    Example:
+
+    ```python
+    batch = {name: values[:512] for name, values in val_inputs.items()}
+    model.fit(
+        train,
+        epochs=5,
+        callbacks=[
+            keras.callbacks.TensorBoard("logs"),
+            ContributionLogger("logs", validation_data=batch),
+        ],
+    )
+    ```
+    Then `tensorboard --logdir logs`, Scalars tab, `contribution*` groups.
+    """
+
+    def __init__(
+        self,
+        log_dir: str | os.PathLike,
+        validation_data: Mapping | None = None,
+        *,
+        run_name: str = "contributions",
+        part_names: Sequence[str] = PART_NAMES,
+        combine_name: str = "combine",
+    ):
+        super().__init__()
+        if not log_dir:
+            raise ValueError(f"`log_dir` should be a non-empty path. Received: log_dir={log_dir!r}")
+        if validation_data is not None and not isinstance(validation_data, Mapping):
+            raise ValueError(
+                "`validation_data` should be a dict from input name to array (one fixed batch). "
+                f"Received: validation_data={type(validation_data).__name__}"
+            )
+        if not run_name or not isinstance(run_name, str):
+            raise ValueError(f"`run_name` should be a non-empty string. Received: run_name={run_name!r}")
+        self.log_dir = os.fspath(log_dir)
+        self.validation_data = dict(validation_data) if validation_data is not None else None
+        self.run_name = run_name
+        self.part_names = tuple(part_names)
+        self.combine_name = combine_name
+        self._writer = None
+        self._parts = None
+
+    def on_train_begin(self, logs=None):
+        combine = self._combine_layer()
+        kernel = combine.kernel
+        if tuple(kernel.shape) != (len(self.part_names), 1):
+            raise ValueError(
+                f"Layer '{self.combine_name}' should have a kernel of shape ({len(self.part_names)}, 1), "
+                f"one weight per part {list(self.part_names)}. Received: shape={tuple(kernel.shape)}"
+            )
+        if self.validation_data is not None:
+            models = part_models(self.model)
+            self._parts = {name: models[name] for name in self.part_names}
+        if is_chief(self.model.distribute_strategy):
+            self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, self.run_name))
+
+    def _combine_layer(self):
+        try:
+            return self.model.get_layer(self.combine_name)
+        except ValueError:
+            raise ValueError(
+                f"Model {self.model.name!r} has no layer named '{self.combine_name}': is it a DeepFM model?"
+            ) from None
+
+    def contributions(self) -> dict[str, dict[str, float]]:
+        """The current values, as written to TensorBoard.
+
+        Returns:
+            `{"contribution": {part: weight, ..., "bias": b}}`, plus, with
+            `validation_data`, `"contribution_share"` and `"contribution_std"`
+            (`{part: value}` each).
+        """
+        combine = self._combine_layer()
+        kernel = keras.ops.convert_to_numpy(combine.kernel).reshape(-1).astype(np.float64)
+        bias = float(keras.ops.convert_to_numpy(combine.bias).reshape(-1)[0]) if combine.use_bias else 0.0
+        values = {"contribution": {**dict(zip(self.part_names, kernel.tolist(), strict=True)), "bias": bias}}
+        if self.validation_data is not None:
+            parts = self._parts or {n: m for n, m in part_models(self.model).items() if n in self.part_names}
+            std = np.array(
+                [
+                    float(np.std(keras.ops.convert_to_numpy(parts[n](self.validation_data, training=False))))
+                    for n in self.part_names
+                ]
+            )
+            scaled = kernel * std
+            total = np.abs(scaled).sum()
+            share = scaled / total if total > 0 else np.zeros_like(scaled)
+            values["contribution_share"] = dict(zip(self.part_names, share.tolist(), strict=True))
+            values["contribution_std"] = dict(zip(self.part_names, std.tolist(), strict=True))
+        return values
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._writer is None:
+            return
+        values = self.contributions()
+        with self._writer.as_default(step=epoch):
+            for group, scalars in values.items():
+                for name, value in scalars.items():
+                    tf.summary.scalar(f"{group}/{name}", value)
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

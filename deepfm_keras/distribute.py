@@ -1,0 +1,177 @@
+"""Strategy handling: the one module of deepfm_keras that knows about `tf.distribute`.
+
+Everything uses TensorFlow's own strategies; layers never see them. The usual
+flow is:
+
+```
+strategy = get_strategy()                 # Mirrored, MultiWorkerMirrored or yours
+batch = global_batch_size(256, strategy)  # per-replica size x replicas
+with strategy.scope():                    # variables are created mirrored
+    model = build_deepfm(spec)
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+train = prepare_dataset(dataset.batch(batch), strategy)
+model.fit(train, epochs=3)                # Keras distributes the batches
+```
+
+`get_strategy()` picks, in order:
+
+1. the strategy passed in;
+2. `tf.distribute.MultiWorkerMirroredStrategy` when the `TF_CONFIG`
+   environment variable describes a cluster with more than one worker (chief
+   and workers); every worker runs the same script with its own `TF_CONFIG`;
+3. `tf.distribute.MirroredStrategy` over all visible GPUs, or over the CPU
+   when there is none (one replica).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+
+import tensorflow as tf
+
+WORKER_TASK_TYPES = ("chief", "worker")
+
+
+def _tf_config(tf_config: str | Mapping | None = None) -> dict:
+    if tf_config is None:
+        tf_config = os.environ.get("TF_CONFIG", "")
+    if isinstance(tf_config, Mapping):
+        return dict(tf_config)
+    if not tf_config.strip():
+        return {}
+    try:
+        config = json.loads(tf_config)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"`TF_CONFIG` should be JSON. Received: TF_CONFIG={tf_config!r} ({e})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"`TF_CONFIG` should be a JSON object. Received: TF_CONFIG={tf_config!r}")
+    return config
+
+
+def num_workers(tf_config: str | Mapping | None = None) -> int:
+    """Number of training processes (chief + workers) a `TF_CONFIG` describes.
+
+    Args:
+        tf_config: the JSON string or dict; defaults to the `TF_CONFIG`
+            environment variable. Parameter servers and evaluators do not count.
+
+    Returns:
+        0 when there is no cluster, else the number of chief and worker tasks.
+
+    Example:
+
+    >>> num_workers({"cluster": {"worker": ["127.0.0.1:2222", "127.0.0.1:2223"]},
+    ...              "task": {"type": "worker", "index": 0}})
+    2
+    """
+    cluster = _tf_config(tf_config).get("cluster", {}) or {}
+    return sum(len(cluster.get(task_type, []) or []) for task_type in WORKER_TASK_TYPES)
+
+
+def get_strategy(strategy: tf.distribute.Strategy | None = None) -> tf.distribute.Strategy:
+    """Returns the strategy to build, compile and fit a model under.
+
+    Args:
+        strategy: a `tf.distribute.Strategy` to use as is. When `None`:
+            `MultiWorkerMirroredStrategy` if `TF_CONFIG` describes more than
+            one worker, else `MirroredStrategy` over all visible GPUs (over
+            the CPU when there is none).
+
+    Returns:
+        A `tf.distribute.Strategy`. Build and compile the model inside
+        `strategy.scope()`; batch the data at `global_batch_size(...)`.
+
+    Raises:
+        TypeError: if `strategy` is not a `tf.distribute.Strategy`.
+        ValueError: if `TF_CONFIG` is not valid JSON.
+
+    Note:
+        `MultiWorkerMirroredStrategy` must be created at program start-up,
+        before any other TensorFlow op runs, and every worker must create it
+        (it blocks until all workers have joined).
+
+    Example:
+
+    >>> strategy = get_strategy()
+    >>> strategy.num_replicas_in_sync >= 1
+    True
+    """
+    if strategy is not None:
+        if not isinstance(strategy, tf.distribute.Strategy):
+            raise TypeError(f"`strategy` should be a tf.distribute.Strategy. Received: strategy={strategy!r}")
+        return strategy
+    if num_workers() > 1:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    if gpus:
+        return tf.distribute.MirroredStrategy([d.name for d in gpus])
+    return tf.distribute.MirroredStrategy(["/cpu:0"])
+
+
+def global_batch_size(per_replica_batch_size: int, strategy: tf.distribute.Strategy | None = None) -> int:
+    """The global batch size: per-replica size x number of replicas in sync.
+
+    Keras splits each global batch of a distributed dataset evenly across
+    replicas, so a dataset should be batched at this size.
+
+    Args:
+        per_replica_batch_size: rows each replica processes per step.
+        strategy: the strategy; defaults to the current one
+            (`tf.distribute.get_strategy()`, one replica outside any scope).
+
+    Raises:
+        ValueError: if `per_replica_batch_size` is not a positive integer.
+    """
+    if (
+        isinstance(per_replica_batch_size, bool)
+        or not isinstance(per_replica_batch_size, int)
+        or per_replica_batch_size < 1
+    ):
+        raise ValueError(
+            "`per_replica_batch_size` should be a positive integer. "
+            f"Received: per_replica_batch_size={per_replica_batch_size!r}"
+        )
+    strategy = strategy or tf.distribute.get_strategy()
+    return per_replica_batch_size * strategy.num_replicas_in_sync
+
+
+def prepare_dataset(dataset: tf.data.Dataset, strategy: tf.distribute.Strategy | None = None) -> tf.data.Dataset:
+    """Sets a batched `tf.data.Dataset` up to be distributed by Keras under `strategy`.
+
+    Keras' `fit` itself hands the dataset to
+    `strategy.experimental_distribute_dataset`, which splits each global
+    batch across the local replicas. Across workers, the dataset is sharded by
+    data (`AutoShardPolicy.DATA`: each worker keeps every n-th batch), which
+    works for in-memory and file-based pipelines alike; the dataset is
+    prefetched.
+
+    Args:
+        dataset: a dataset batched at the global batch size.
+        strategy: the strategy; defaults to the current one.
+
+    Returns:
+        The dataset, with sharding options and prefetch.
+    """
+    if not isinstance(dataset, tf.data.Dataset):
+        raise TypeError(f"`dataset` should be a tf.data.Dataset. Received: dataset={type(dataset).__name__}")
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def is_chief(strategy: tf.distribute.Strategy | None = None) -> bool:
+    """Whether this process should write shared outputs (logs, checkpoints, exports).
+
+    True for single-process strategies, and for the chief (or worker 0 when
+    the cluster has no chief) under `MultiWorkerMirroredStrategy`.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    resolver = strategy.cluster_resolver
+    cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    if not cluster:
+        return True
+    if "chief" in cluster:
+        return resolver.task_type == "chief"
+    return resolver.task_type in (None, "worker") and (resolver.task_id or 0) == 0
