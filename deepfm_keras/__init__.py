@@ -1,5 +1,7 @@
 """DeepFM (Guo et al., IJCAI 2017) for native Keras 3 on TensorFlow."""
 
+from deepfm_keras.callbacks import ContributionLogger
+from deepfm_keras.distribute import get_strategy, global_batch_size
 from deepfm_keras.features import (
     CategoricalFeature,
     MultiCategoricalFeature,
@@ -23,6 +25,7 @@ from deepfm_keras.version import __version__
 
 __all__ = [
     "CategoricalFeature",
+    "ContributionLogger",
     "MultiCategoricalFeature",
     "NumericFeature",
     "__version__",
@@ -35,6 +38,8 @@ __all__ = [
     "combine_parts",
     "feature_from_dict",
     "field_order",
+    "get_strategy",
+    "global_batch_size",
     "part_models",
     "spec_from_dicts",
     "spec_to_dicts",
