@@ -268,7 +268,7 @@ class FeatureEncoder:
             codes, uniques = self._factorize(data, col, "categorical")
             counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
             counter = Counter()
-            for value, count in zip(uniques, counts):
+            for value, count in zip(uniques, counts, strict=True):
                 key = canonical_string(value)
                 if key is not None:
                     counter[key] += int(count)
@@ -279,7 +279,7 @@ class FeatureEncoder:
             counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
             counter = Counter()
             longest = 0
-            for value, count in zip(uniques, counts):
+            for value, count in zip(uniques, counts, strict=True):
                 if count == 0:
                     continue
                 tokens = _tokens(value, sep)
