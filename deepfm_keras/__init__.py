@@ -21,11 +21,13 @@ from deepfm_keras.model import (
     combine_parts,
     part_models,
 )
+from deepfm_keras.preprocessing import FeatureEncoder, canonical_string, make_dataset
 from deepfm_keras.version import __version__
 
 __all__ = [
     "CategoricalFeature",
     "ContributionLogger",
+    "FeatureEncoder",
     "MultiCategoricalFeature",
     "NumericFeature",
     "__version__",
@@ -35,11 +37,13 @@ __all__ = [
     "build_first_order",
     "build_inputs",
     "build_second_order",
+    "canonical_string",
     "combine_parts",
     "feature_from_dict",
     "field_order",
     "get_strategy",
     "global_batch_size",
+    "make_dataset",
     "part_models",
     "spec_from_dicts",
     "spec_to_dicts",
