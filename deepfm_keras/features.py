@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 
@@ -39,10 +39,7 @@ def _check_name(name: Any) -> None:
 
 def _check_int(feature: str, arg: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"Feature '{feature}': `{arg}` should be an integer >= {minimum}. "
-            f"Received: {arg}={value!r}"
-        )
+        raise ValueError(f"Feature '{feature}': `{arg}` should be an integer >= {minimum}. Received: {arg}={value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,7 +141,7 @@ class MultiCategoricalFeature:
         }
 
 
-Feature = Union[NumericFeature, CategoricalFeature, MultiCategoricalFeature]
+Feature = NumericFeature | CategoricalFeature | MultiCategoricalFeature
 FEATURE_TYPES = {cls.kind: cls for cls in (NumericFeature, CategoricalFeature, MultiCategoricalFeature)}
 
 
@@ -190,9 +187,7 @@ def normalize_spec(spec: Any) -> list[Feature]:
     if hasattr(spec, "feature_spec") and not isinstance(spec, (list, tuple)):
         spec = spec.feature_spec
     if isinstance(spec, (str, bytes, Mapping)) or not isinstance(spec, Sequence):
-        raise ValueError(
-            f"`feature_spec` should be a list of features. Received: {type(spec).__name__}"
-        )
+        raise ValueError(f"`feature_spec` should be a list of features. Received: {type(spec).__name__}")
     features: list[Feature] = []
     seen: set[str] = set()
     for entry in spec:

@@ -310,9 +310,7 @@ def build_deepfm(
     dense_reg = keras.regularizers.L2(dense_l2) if dense_l2 else None
 
     inputs = build_inputs(spec)
-    embeddings = build_field_embeddings(
-        spec, inputs, embedding_dim=embedding_dim, embeddings_regularizer=embedding_reg
-    )
+    embeddings = build_field_embeddings(spec, inputs, embedding_dim=embedding_dim, embeddings_regularizer=embedding_reg)
     fm_1d = build_first_order(spec, inputs, weights_regularizer=embedding_reg)
     fm_2d = build_second_order(embeddings)
     deep = build_deep(embeddings, hidden_units=hidden_units, dropout=dropout, kernel_regularizer=dense_reg)

@@ -15,9 +15,7 @@ def _positive_int_list(name: str, values, minimum: int = 1) -> list[int]:
     except (TypeError, ValueError):
         raise ValueError(f"`{name}` should be a list of integers. Received: {name}={values!r}") from None
     if not values or any(v < minimum for v in values):
-        raise ValueError(
-            f"`{name}` should be a non-empty list of integers >= {minimum}. Received: {name}={values}"
-        )
+        raise ValueError(f"`{name}` should be a non-empty list of integers >= {minimum}. Received: {name}={values}")
     return values
 
 
@@ -157,9 +155,7 @@ class CategoricalEmbedding(keras.layers.Layer):
     def build(self, input_shape):
         columns = sum(self.field_lengths)
         if input_shape[-1] is not None and input_shape[-1] != columns:
-            raise ValueError(
-                f"CategoricalEmbedding expects {columns} id columns. Received: input_shape={input_shape}"
-            )
+            raise ValueError(f"CategoricalEmbedding expects {columns} id columns. Received: input_shape={input_shape}")
         self.embeddings = self.add_weight(
             name="embeddings",
             shape=(self.table_size, self.output_dim),
