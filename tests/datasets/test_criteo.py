@@ -1,0 +1,159 @@
+"""Tests of the Criteo-format streaming reader against naive pandas / Python references."""
+
+import gzip
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepfm_keras import build_deepfm
+from deepfm_keras.datasets import criteo
+
+COLUMNS = [criteo.LABEL, *criteo.INTEGER_FEATURES, *criteo.CATEGORICAL_FEATURES]
+
+
+def read_all(reader, files, batch_size=1000):
+    batches = list(reader.dataset(files, batch_size=batch_size))
+    features = {k: np.concatenate([b[0][k].numpy() for b in batches]) for k in batches[0][0]}
+    labels = np.concatenate([b[1].numpy() for b in batches])
+    return features, labels
+
+
+def naive_frame(path):
+    return pd.read_csv(path, sep="\t", header=None, names=COLUMNS, dtype=str, keep_default_na=False)
+
+
+def good_line(i=0, label="1"):
+    ints = [str(i), "-1", "", "5"] + ["0"] * 9
+    cats = [f"{i:08x}", ""] + ["68fd1e64"] * 24
+    return "\t".join([label, *ints, *cats])
+
+
+@pytest.fixture(scope="module")
+def criteo_dir(shared_data):
+    return shared_data / "criteo"
+
+
+def test_parse_matches_naive_reference(criteo_dir):
+    path = criteo_dir / "criteo_kaggle_8k_dev.txt"
+    reader = criteo.CriteoReader(num_buckets=1000)
+    features, labels = read_all(reader, path, batch_size=128)
+    df = naive_frame(path)
+    assert len(df) == 409 and labels.shape == (409, 1)
+    assert reader.rows_read == 409 and reader.malformed_rows == 0
+    np.testing.assert_array_equal(labels[:, 0], df[criteo.LABEL].astype(float).to_numpy())
+    for name in criteo.INTEGER_FEATURES:
+        raw = df[name]
+        x = pd.to_numeric(raw.replace("", "0")).to_numpy("float64")
+        np.testing.assert_allclose(features[name][:, 0], np.sign(x) * np.log1p(np.abs(x)), rtol=1e-6)
+        np.testing.assert_array_equal(features[f"{name}_missing"][:, 0], (raw == "").to_numpy("float32"))
+    for name in criteo.CATEGORICAL_FEATURES:
+        ids = features[name][:, 0]
+        raw = df[name].to_numpy()
+        assert features[name].dtype == np.int32
+        np.testing.assert_array_equal(ids == 1, raw == "")  # missing -> OOV id 1
+        assert ids.min() >= 1 and ids.max() < reader.vocabulary_size(name)
+        # the same value always gets the same id: one id per distinct value
+        pairs = pd.DataFrame({"v": raw, "id": ids})
+        assert (pairs.groupby("v")["id"].nunique() == 1).all()
+    # I2 holds negative counts in this sample: their sign is kept
+    assert (features["I2"] < 0).any()
+
+
+def test_vocabulary_mode_matches_naive_counts(criteo_dir):
+    train = criteo_dir / "criteo_kaggle_8k_train.txt"
+    test = criteo_dir / "criteo_kaggle_8k_test.txt"
+    vocabularies = criteo.build_vocabularies(train, min_count=5, batch_size=1000)
+    df = naive_frame(train)
+    for name in ("C1", "C9", "C20", "C26"):
+        counts = df[name][df[name] != ""].value_counts()
+        expected = counts[counts >= 5]
+        expected = sorted(expected.items(), key=lambda kv: (-kv[1], kv[0]))
+        assert vocabularies[name] == [v for v, _ in expected]
+    reader = criteo.CriteoReader(vocabularies=vocabularies)
+    features, _ = read_all(reader, test)
+    test_df = naive_frame(test)
+    for name in ("C1", "C9", "C26"):
+        lookup = {v: i + 2 for i, v in enumerate(vocabularies[name])}
+        expected = [lookup.get(v, 1) for v in test_df[name]]
+        np.testing.assert_array_equal(features[name][:, 0], expected)
+        assert reader.feature_spec[-26 + int(name[1:]) - 1].vocabulary_size == len(vocabularies[name]) + 2
+
+
+def test_malformed_lines_are_skipped_counted_and_named(tmp_path):
+    lines = [
+        good_line(1),
+        good_line(2).replace("\t", "\t\t", 1),  # stray separator: 41 fields
+        "\t".join(good_line(3).split("\t")[:-1]),  # 39 fields
+        good_line(4).replace("\t-1\t", "\tabc\t"),  # non-numeric integer
+        good_line(5).replace("\t-1\t", "\t1.5\t"),  # not an integer
+        good_line(6).replace("\t-1\t", "\tnan\t"),
+        good_line(7, label="2"),  # bad label
+        "",  # blank line
+        good_line(8).replace("\t-1\t", "\t99999999999999999999\t"),  # beyond int64
+        good_line(9),
+    ]
+    path = tmp_path / "bad.txt"
+    path.write_text("\n".join(lines) + "\n")
+    reader = criteo.CriteoReader(num_buckets=100)
+    features, labels = read_all(reader, path, batch_size=3)
+    assert reader.rows_read == 10 and reader.malformed_rows == 8
+    np.testing.assert_allclose(features["I1"][:, 0], np.log1p([1, 9]), rtol=1e-6)
+    report = criteo.validate_files(path, max_examples=3)
+    assert (report.rows, report.malformed_rows) == (10, 8)
+    assert report.examples[0] == f"{path}:2: expected 40 tab-separated fields, found 41"
+    assert report.examples[2] == f"{path}:4: field 'I2' should be an integer or empty, found b'abc'"
+    full = criteo.validate_files(path, max_examples=20)
+    assert any(":7: field 'label'" in e for e in full.examples)
+    reader.reset_counts()
+    assert reader.rows_read == 0
+
+
+def test_crlf_gzip_many_files_and_empty_file(tmp_path):
+    crlf = tmp_path / "crlf.txt"
+    crlf.write_bytes(("\r\n".join([good_line(1), good_line(2)]) + "\r\n").encode())
+    gz = tmp_path / "part.txt.gz"
+    with gzip.open(gz, "wt") as f:
+        f.write(good_line(3) + "\n")
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    reader = criteo.CriteoReader(num_buckets=100)
+    features, _ = read_all(reader, [crlf, gz, empty])
+    np.testing.assert_allclose(features["I1"][:, 0], np.log1p([1, 2, 3]), rtol=1e-6)
+    assert reader.malformed_rows == 0
+    assert list(criteo.CriteoReader().dataset(empty)) == []
+    assert criteo.validate_files(crlf).malformed_rows == 0
+
+
+def test_bad_arguments_raise_clearly(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.txt"):
+        criteo.CriteoReader().dataset(tmp_path / "nope.txt")
+    with pytest.raises(ValueError, match="`files` is empty"):
+        criteo.CriteoReader().dataset([])
+    with pytest.raises(ValueError, match="num_buckets"):
+        criteo.CriteoReader(num_buckets=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        criteo.CriteoReader().dataset([__file__], batch_size=-1)
+    with pytest.raises(ValueError, match="C2"):
+        criteo.CriteoReader(vocabularies={"C1": []})
+
+
+def test_synthetic_files_are_valid_and_seeded(tmp_path):
+    a = criteo.write_synthetic(tmp_path / "a.txt", 2500, seed=1, chunk_rows=1000)
+    b = criteo.write_synthetic(tmp_path / "b.txt.gz", 2500, seed=1, chunk_rows=1000)
+    assert open(a, "rb").read() == gzip.open(b).read()
+    report = criteo.validate_files([a, b])
+    assert (report.rows, report.malformed_rows) == (5000, 0)
+    df = naive_frame(a)
+    assert 0.05 < (df["I1"] == "").mean() < 0.15
+    assert 0.05 < df[criteo.LABEL].astype(int).mean() < 0.6
+
+
+def test_feature_spec_builds_a_model_that_reads_batches(criteo_dir):
+    reader = criteo.CriteoReader(num_buckets=50)
+    model = build_deepfm(reader.feature_spec, embedding_dim=4, hidden_units=(8,))
+    features, labels = next(iter(reader.dataset(criteo_dir / "criteo_kaggle_8k_test.txt", batch_size=64)))
+    prediction = model.predict_on_batch(features)
+    assert prediction.shape == (64, 1) and np.all((prediction > 0) & (prediction < 1))
+    assert [f.name for f in reader.feature_spec][:2] == ["I1", "I2"]
+    assert len(criteo.CriteoReader(missing_indicators=False).feature_spec) == 39
