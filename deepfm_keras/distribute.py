@@ -175,3 +175,110 @@ def is_chief(strategy: tf.distribute.Strategy | None = None) -> bool:
     if "chief" in cluster:
         return resolver.task_type == "chief"
     return resolver.task_type in (None, "worker") and (resolver.task_id or 0) == 0
+
+
+def is_multi_worker(strategy: tf.distribute.Strategy | None = None) -> bool:
+    """Whether `strategy` is a `MultiWorkerMirroredStrategy` spanning more than one worker."""
+    strategy = strategy or tf.distribute.get_strategy()
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    resolver = strategy.cluster_resolver
+    cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    return sum(len(cluster.get(t, [])) for t in WORKER_TASK_TYPES) > 1
+
+
+def _local(values, strategy):
+    """This worker's value of each per-replica output of `strategy.run`, as a float."""
+    return {
+        name: float(strategy.experimental_local_results(value)[0])
+        if isinstance(value, tf.distribute.DistributedValues)
+        else float(value)
+        for name, value in values.items()
+    }
+
+
+def multi_worker_fit(
+    model,
+    dataset: tf.data.Dataset,
+    *,
+    epochs: int,
+    validation_data: tf.data.Dataset | None = None,
+    callbacks=None,
+    strategy: tf.distribute.Strategy | None = None,
+):
+    """`model.fit` for `MultiWorkerMirroredStrategy`, which Keras 3's own `fit` cannot run.
+
+    Keras 3 (up to at least 3.15) fails in `fit` under a multi-worker strategy:
+    it all-reduces the whole input batch to build the model (which fails for
+    dict inputs, keras-team/keras#20329) and reduces scalar logs along axis 0
+    (tensorflow/tensorflow#72388). This loop does what `fit` does with
+    TensorFlow's and Keras' own pieces: `strategy.experimental_distribute_dataset`,
+    `strategy.run(model.train_step)` (Keras' train step: loss, gradients
+    all-reduced by the optimizer, metrics) and a `keras.callbacks.CallbackList`,
+    so `BackupAndRestore`, `ModelCheckpoint`, `EarlyStopping`, `TensorBoard` and
+    `ContributionLogger` work as with `fit`. Logged metrics are this worker's.
+
+    Args:
+        model: a compiled model built inside `strategy.scope()`.
+        dataset: training data, batched at the global batch size; it is
+            sharded across workers (see `prepare_dataset`). Every worker must
+            see the same number of batches.
+        epochs: the epoch to stop at (as in `fit`).
+        validation_data: optional dataset, evaluated at each epoch end with
+            `model.test_step`; its metrics are logged with a `val_` prefix.
+        callbacks: Keras callbacks.
+        strategy: the strategy the model was built under; defaults to the
+            current one.
+
+    Returns:
+        The `keras.callbacks.History` of the run.
+    """
+    import keras
+
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        train_data = strategy.experimental_distribute_dataset(prepare_dataset(dataset, strategy))
+        val_data = (
+            strategy.experimental_distribute_dataset(prepare_dataset(validation_data, strategy))
+            if validation_data is not None
+            else None
+        )
+
+        @tf.function
+        def train_step(batch):
+            return strategy.run(model.train_step, args=(batch,))
+
+        @tf.function
+        def test_step(batch):
+            return strategy.run(model.test_step, args=(batch,))
+
+        callback_list = keras.callbacks.CallbackList(
+            callbacks, add_history=True, add_progbar=False, model=model, epochs=epochs
+        )
+        model.stop_training = False
+        callback_list.on_train_begin()
+        # BackupAndRestore sets the epoch to resume from here, as `fit` reads it.
+        initial_epoch = getattr(model, "_initial_epoch", None) or 0
+        logs = {}
+        for epoch in range(initial_epoch, epochs):
+            model.reset_metrics()
+            callback_list.on_epoch_begin(epoch)
+            for step, batch in enumerate(train_data):
+                callback_list.on_train_batch_begin(step)
+                logs = _local(train_step(batch), strategy)
+                callback_list.on_train_batch_end(step, logs)
+            epoch_logs = dict(logs)
+            if val_data is not None:
+                model.reset_metrics()
+                val_logs = {}
+                for batch in val_data:
+                    val_logs = _local(test_step(batch), strategy)
+                epoch_logs.update({f"val_{name}": value for name, value in val_logs.items()})
+            callback_list.on_epoch_end(epoch, epoch_logs)
+            logs = epoch_logs
+            if model.stop_training:
+                break
+        callback_list.on_train_end(logs)
+    return model.history

@@ -1,0 +1,60 @@
+"""Shared pieces of the training worker scripts: a tiny spec, synthetic data, a model, IO.
+
+The scripts in this folder run as subprocesses of the tests (their own TensorFlow
+runtime: logical devices, TF_CONFIG, SIGKILL), so they import only deepfm_keras and this
+module.
+"""
+
+import json
+import os
+import sys
+
+import keras
+import numpy as np
+
+from deepfm_keras import CategoricalFeature, MultiCategoricalFeature, NumericFeature, build_deepfm
+
+SPEC = [
+    NumericFeature("x"),
+    CategoricalFeature("user", vocabulary_size=30),
+    CategoricalFeature("item", vocabulary_size=20),
+    MultiCategoricalFeature("tags", vocabulary_size=8, max_len=3),
+]
+
+
+def make_data(n: int = 512, seed: int = 0):
+    """Inputs dict and binary labels with a learnable signal (user, item, x)."""
+    rng = np.random.default_rng(seed)
+    inputs = {
+        "x": rng.normal(size=(n, 1)).astype("float32"),
+        "user": rng.integers(0, 30, size=(n, 1)).astype("int32"),
+        "item": rng.integers(0, 20, size=(n, 1)).astype("int32"),
+        "tags": rng.integers(0, 8, size=(n, 3)).astype("int32"),
+    }
+    user_bias = np.linspace(-2, 2, 30)
+    item_bias = np.linspace(1, -1, 20)
+    logit = user_bias[inputs["user"][:, 0]] + item_bias[inputs["item"][:, 0]] + inputs["x"][:, 0]
+    labels = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype("float32").reshape(-1, 1)
+    return inputs, labels
+
+
+def build_model(dropout: float = 0.0):
+    model = build_deepfm(SPEC, embedding_dim=4, hidden_units=(16, 8), dropout=dropout)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy")
+    return model
+
+
+def weights_dict(model) -> dict:
+    return {f"{i}:{v.path}": np.asarray(v.numpy()) for i, v in enumerate(model.weights)}
+
+
+def write_json(path: str, obj) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f)
+    os.replace(tmp, path)
+
+
+def quiet() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stdout.reconfigure(line_buffering=True)
