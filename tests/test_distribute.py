@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from deepfm_keras import distribute
+from tests.workers.events import read_scalars
 from tests.workers.launch import finish, free_ports, kill_all, load_weights, read_json, start, worker_env
 
 TWO_WORKERS = {
@@ -87,16 +87,6 @@ def test_prepare_dataset_shards_by_data():
         distribute.prepare_dataset(np.arange(4))
 
 
-def _scalars(run_dir) -> dict[str, list[tuple[int, float]]]:
-    """Every scalar in a TensorBoard run directory, read with TensorBoard's own reader."""
-    acc = EventAccumulator(str(run_dir))
-    acc.Reload()
-    return {
-        tag: [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in acc.Tensors(tag)]
-        for tag in acc.Tags()["tensors"]
-    }
-
-
 # Mirrored over 2 replicas: the global batch is split in two halves whose gradients are
 # all-reduced (summed) instead of one gradient over the whole batch; only float32 rounding
 # differs. Observed: identical losses to 1e-7 relative and weights to ~3e-8 after 4 epochs.
@@ -115,7 +105,7 @@ def test_mirrored_two_logical_cpus_matches_single_device(tmp_path):
     assert result["max_weight_diff"] < WEIGHT_ATOL
 
     # ContributionLogger next to TensorBoard under MirroredStrategy: one value per epoch.
-    scalars = _scalars(tmp_path / "logs" / "contributions")
+    scalars = read_scalars(tmp_path / "logs" / "contributions")
     epochs = len(single)
     for i, part in enumerate(("fm_1d", "fm_2d", "deep")):
         assert [step for step, _ in scalars[f"contribution/{part}"]] == list(range(epochs))

@@ -1,0 +1,160 @@
+"""ContributionLogger: combine weights and scale-aware shares in TensorBoard, read back with TensorBoard's reader."""
+
+import keras
+import numpy as np
+import pytest
+
+from deepfm_keras import (
+    CategoricalFeature,
+    ContributionLogger,
+    MultiCategoricalFeature,
+    NumericFeature,
+    build_deepfm,
+    get_strategy,
+    part_models,
+)
+from tests.workers.events import read_scalars
+
+PARTS = ("fm_1d", "fm_2d", "deep")
+SPEC = [
+    NumericFeature("x"),
+    CategoricalFeature("user", vocabulary_size=30),
+    MultiCategoricalFeature("tags", vocabulary_size=8, max_len=3),
+]
+EPOCHS = 3
+
+
+def make_data(n=256, seed=0):
+    rng = np.random.default_rng(seed)
+    inputs = {
+        "x": rng.normal(size=(n, 1)).astype("float32"),
+        "user": rng.integers(0, 30, size=(n, 1)).astype("int32"),
+        "tags": rng.integers(0, 8, size=(n, 3)).astype("int32"),
+    }
+    logit = np.linspace(-2, 2, 30)[inputs["user"][:, 0]] + inputs["x"][:, 0]
+    labels = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype("float32").reshape(-1, 1)
+    return inputs, labels
+
+
+def build(strategy=None):
+    strategy = strategy or get_strategy()
+    with strategy.scope():
+        model = build_deepfm(SPEC, embedding_dim=4, hidden_units=(8,))
+        model.compile(optimizer=keras.optimizers.Adam(0.02), loss="binary_crossentropy")
+    return model
+
+
+def expected_shares(model, batch):
+    kernel = model.get_layer("combine").kernel.numpy().reshape(-1)
+    parts = part_models(model)
+    std = np.array([np.std(parts[p].predict(batch, verbose=0)) for p in PARTS])
+    scaled = kernel * std
+    return scaled / np.abs(scaled).sum()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A model trained EPOCHS epochs under MirroredStrategy with Keras' TensorBoard and ContributionLogger."""
+    log_dir = tmp_path_factory.mktemp("logs")
+    inputs, labels = make_data()
+    batch = {name: values[:128] for name, values in inputs.items()}
+    model = build()
+    logger = ContributionLogger(log_dir, validation_data=batch)
+    model.fit(
+        inputs,
+        labels,
+        batch_size=64,
+        epochs=EPOCHS,
+        verbose=0,
+        callbacks=[keras.callbacks.TensorBoard(str(log_dir)), logger],
+    )
+    return model, logger, log_dir, batch
+
+
+def test_one_value_per_epoch_per_tag(trained):
+    _, _, log_dir, _ = trained
+    scalars = read_scalars(log_dir / "contributions")
+    expected_tags = (
+        {f"contribution/{p}" for p in (*PARTS, "bias")}
+        | {f"contribution_share/{p}" for p in PARTS}
+        | {f"contribution_std/{p}" for p in PARTS}
+    )
+    assert set(scalars) == expected_tags
+    for tag in expected_tags:
+        assert [step for step, _ in scalars[tag]] == list(range(EPOCHS)), tag
+
+
+def test_last_values_are_the_final_combine_weights(trained):
+    model, _, log_dir, batch = trained
+    scalars = read_scalars(log_dir / "contributions")
+    combine = model.get_layer("combine")
+    kernel = combine.kernel.numpy().reshape(-1)
+    for part, weight in zip(PARTS, kernel, strict=True):
+        assert scalars[f"contribution/{part}"][-1][1] == pytest.approx(float(weight), abs=1e-6)
+    assert scalars["contribution/bias"][-1][1] == pytest.approx(float(combine.bias.numpy()[0]), abs=1e-6)
+    # The weights move during training, so the per-epoch values are not all equal.
+    assert len({value for _, value in scalars["contribution/deep"]}) > 1
+
+
+def test_shares_are_scale_aware_and_normalised(trained):
+    model, logger, log_dir, batch = trained
+    scalars = read_scalars(log_dir / "contributions")
+    shares = np.array([scalars[f"contribution_share/{p}"][-1][1] for p in PARTS])
+    assert np.abs(shares).sum() == pytest.approx(1.0, abs=1e-6)
+    np.testing.assert_allclose(shares, expected_shares(model, batch), atol=1e-5)
+    assert logger.contributions()["contribution_share"] == pytest.approx(
+        dict(zip(PARTS, shares, strict=True)), abs=1e-6
+    )
+
+
+def test_keras_tensorboard_shares_the_log_dir(trained):
+    _, _, log_dir, _ = trained
+    loss = read_scalars(log_dir / "train")["epoch_loss"]
+    assert [step for step, _ in loss] == list(range(EPOCHS))
+
+
+def test_share_keeps_the_sign():
+    model = build()
+    inputs, _ = make_data(n=64)
+    model.get_layer("combine").kernel.assign(np.array([[1.0], [-2.0], [0.0]], dtype="float32"))
+    logger = ContributionLogger("unused", validation_data=inputs)
+    logger.set_model(model)
+    values = logger.contributions()
+    assert values["contribution"]["fm_2d"] == -2.0
+    share = values["contribution_share"]
+    assert share["fm_2d"] < 0  # negative weight, negative share
+    assert abs(share["fm_1d"]) + abs(share["fm_2d"]) + abs(share["deep"]) == pytest.approx(1.0)
+    assert share["deep"] == 0.0
+    np.testing.assert_allclose([share[p] for p in PARTS], expected_shares(model, inputs), atol=1e-6)
+
+
+def test_without_validation_data_logs_raw_weights_only(tmp_path):
+    model = build()
+    inputs, labels = make_data(n=64)
+    model.fit(inputs, labels, epochs=2, verbose=0, callbacks=[ContributionLogger(tmp_path)])
+    assert set(read_scalars(tmp_path / "contributions")) == {f"contribution/{p}" for p in (*PARTS, "bias")}
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="`log_dir` should be a non-empty path"):
+        ContributionLogger("")
+    with pytest.raises(ValueError, match="`validation_data` should be a dict"):
+        ContributionLogger("logs", validation_data=[np.zeros(3)])
+    with pytest.raises(ValueError, match="`run_name` should be a non-empty string"):
+        ContributionLogger("logs", run_name="")
+
+
+def test_model_without_combine_layer_fails_clearly(tmp_path):
+    inputs = keras.Input(shape=(2,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs), name="not_deepfm")
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match="no layer named 'combine'"):
+        model.fit(np.zeros((4, 2)), np.zeros((4, 1)), verbose=0, callbacks=[ContributionLogger(tmp_path)])
+
+
+def test_combine_kernel_must_match_the_parts(tmp_path):
+    model = build()
+    inputs, labels = make_data(n=64)
+    logger = ContributionLogger(tmp_path, part_names=("fm_1d", "fm_2d"))
+    with pytest.raises(ValueError, match=r"kernel of shape \(2, 1\)"):
+        model.fit(inputs, labels, verbose=0, callbacks=[logger])
