@@ -1,6 +1,8 @@
 """Tests of FeatureEncoder, canonical_string and make_dataset against naive references."""
 
 import json
+import subprocess
+import sys
 import time
 from collections import Counter
 
@@ -339,3 +341,33 @@ def test_make_dataset_trains_under_mirrored_strategy(table):
     ds = make_dataset(enc.transform(table), y, batch_size=64, seed=0)
     history = model.fit(ds, epochs=3, verbose=0, shuffle=False)
     assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+TWO_REPLICAS = """
+import os
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras, numpy as np
+from deepfm_keras import CategoricalFeature, build_deepfm, make_dataset
+rng = np.random.default_rng(0)
+x = {"u": rng.integers(2, 50, 1001).astype("int32")}
+y = (x["u"] % 2).astype("float32")
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+with strategy.scope():
+    model = build_deepfm([CategoricalFeature("u", 50)], embedding_dim=4, hidden_units=(8,))
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="binary_crossentropy")
+history = model.fit(make_dataset(x, y, batch_size=64, seed=0), epochs=2, verbose=0, shuffle=False)
+print("replicas", strategy.num_replicas_in_sync, "loss", history.history["loss"])
+"""
+
+
+@pytest.mark.slow
+def test_make_dataset_trains_on_two_replicas():
+    # 1001 rows at global batch 64: the last batch (41 rows) splits unevenly across the replicas.
+    result = subprocess.run([sys.executable, "-c", TWO_REPLICAS], capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "replicas 2" in result.stdout
+    losses = [float(v) for v in result.stdout.split("[")[1].rstrip("]\n").split(",")]
+    assert losses[1] < losses[0]
