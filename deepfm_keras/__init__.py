@@ -22,6 +22,7 @@ from deepfm_keras.model import (
     part_models,
 )
 from deepfm_keras.preprocessing import FeatureEncoder, canonical_string, make_dataset
+from deepfm_keras.serving import export_serving_model
 from deepfm_keras.version import __version__
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "build_second_order",
     "canonical_string",
     "combine_parts",
+    "export_serving_model",
     "feature_from_dict",
     "field_order",
     "get_strategy",
