@@ -30,8 +30,10 @@ documented in `deepfm_keras.preprocessing`:
 A request that lacks a column or has an unknown one is rejected by the
 signature itself (and by TensorFlow Serving) with an error naming it; so is a
 wrong dtype (the message names the input or its position). Columns of
-different lengths are rejected with an error naming the column. A
-`(batch, 1)` column is read as `(batch,)`. The output `prediction` is the
+different lengths are rejected with an error naming the column. Send every
+column as a `(batch,)` tensor (TensorFlow does not always enforce that shape
+when a loaded signature is called directly; the row-count check catches a
+column of another size). The output `prediction` is the
 model's `(batch,)` score (a probability for a binary model).
 """
 
@@ -129,7 +131,6 @@ def _build_module(model, encoder, id_dtypes):
                 for col, size in zip(specs, sizes, strict=True)
             ]
             with tf.control_dependencies(checks):
-                raw = {col: tf.reshape(raw[col], [-1]) for col in specs}  # a (batch, 1) column reads as (batch,)
                 x = {}
                 for col in encoder.numeric:
                     values = raw[col]
