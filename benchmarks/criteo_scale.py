@@ -1,0 +1,83 @@
+"""Scale benchmark: one epoch of DeepFM streamed from synthetic Criteo files of growing size.
+
+```
+python benchmarks/criteo_scale.py --sizes 1000000 3000000 10000000 [--workdir /tmp/criteo_scale]
+```
+
+For each size it writes (once) a synthetic Criteo-format file under
+`--workdir`, then trains one epoch in a fresh Python process (so each peak RSS
+is measured on its own) and prints rows/sec and the peak resident memory of
+that process. With a streaming reader, peak RSS stays flat and time grows
+linearly with the file. Not a test: it takes minutes; results are printed as
+JSON lines and written to `--workdir/results.json`.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+from deepfm_keras.datasets.criteo import write_synthetic
+
+CHILD = r"""
+import json, os, resource, sys, time
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+from deepfm_keras import build_deepfm
+from deepfm_keras.datasets import criteo
+
+path, batch_size, num_buckets = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+keras.utils.set_random_seed(0)
+reader = criteo.CriteoReader(num_buckets=num_buckets)
+model = build_deepfm(reader.feature_spec, embedding_dim=8, hidden_units=(128, 64))
+model.compile(optimizer="adam", loss="binary_crossentropy")
+rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+history = model.fit(reader.dataset(path, batch_size=batch_size, shuffle_buffer=8, seed=0), epochs=1, verbose=0)
+seconds = time.perf_counter() - start
+rows = reader.rows_read - reader.malformed_rows
+print(json.dumps({
+    "rows": rows, "malformed": reader.malformed_rows, "seconds": seconds, "rows_per_sec": rows / seconds,
+    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "rss_before_fit_mb": rss_before / 1024, "loss": history.history["loss"][-1],
+}))
+"""
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 3_000_000, 10_000_000])
+    p.add_argument("--workdir", default="/tmp/criteo_scale")
+    p.add_argument("--batch-size", type=int, default=4096)
+    p.add_argument("--num-buckets", type=int, default=10_000)
+    args = p.parse_args(argv)
+    os.makedirs(args.workdir, exist_ok=True)
+    results = []
+    for size in args.sizes:
+        path = os.path.join(args.workdir, f"synthetic_{size}.txt")
+        if not os.path.exists(path):
+            start = time.perf_counter()
+            write_synthetic(path + ".part", size, seed=size)
+            os.replace(path + ".part", path)
+            print(f"# wrote {path} in {time.perf_counter() - start:.0f}s", flush=True)
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, path, str(args.batch_size), str(args.num_buckets)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        if out.returncode != 0:
+            sys.exit(f"size {size} failed:\n{out.stderr[-3000:]}")
+        result = {"size": size, "file_mb": os.path.getsize(path) / 2**20, **json.loads(out.stdout.splitlines()[-1])}
+        results.append(result)
+        print(json.dumps(result), flush=True)
+    with open(os.path.join(args.workdir, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
