@@ -126,6 +126,7 @@ def test_multi_worker_two_processes_end_with_identical_weights(tmp_path):
                 start(
                     "multi_worker.py",
                     tmp_path / f"worker{index}",
+                    tmp_path / "shared",
                     env=worker_env(TF_CONFIG=tf_config),
                     log=tmp_path / f"worker{index}.log",
                 )
@@ -140,8 +141,19 @@ def test_multi_worker_two_processes_end_with_identical_weights(tmp_path):
     assert [r["replicas"] for r in results] == [2, 2]
     assert [r["chief"] for r in results] == [True, False]
     for r in results:
-        assert len(r["loss"]) == 3 and r["loss"][-1] < r["loss"][0]
+        assert r["epochs"] == [0, 1, 2]
+        assert r["history"]["loss"][-1] < r["history"]["loss"][0]
+        assert len(r["history"]["val_loss"]) == 3
     first, second = (load_weights(tmp_path / f"worker{i}.npz") for i in range(2))
     assert len(first) == len(second) > 0
     for a, b in zip(first, second, strict=True):
         np.testing.assert_array_equal(a, b)
+
+    # Only the chief wrote the shared outputs; the backups were removed at the end.
+    shared = tmp_path / "shared"
+    assert sorted(p.name for p in shared.iterdir()) == ["best.keras", "logs"]
+    assert sorted(p.name for p in (shared / "logs").iterdir()) == ["contributions", "train", "validation"]
+    assert len(list((shared / "logs" / "contributions").iterdir())) == 1  # one events file
+    scalars = read_scalars(shared / "logs" / "contributions")
+    assert [step for step, _ in scalars["contribution/deep"]] == [0, 1, 2]
+    assert [value for _, value in scalars["contribution/deep"]][-1] == pytest.approx(results[0]["combine_kernel"][2])
