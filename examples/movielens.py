@@ -74,11 +74,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--dropout", type=float, default=0.3)
     parser.add_argument("--embedding-l2", type=float, default=1e-5)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--patience", type=int, default=2, help="epochs without validation gain before stopping")
+    parser.add_argument("--patience", type=int, default=3, help="epochs without validation gain before stopping")
+    parser.add_argument(
+        "--lr-decay", type=float, default=0.3, help="learning-rate factor after an epoch without validation gain"
+    )
     args = parser.parse_args(argv)
     for name in ("epochs", "batch_size", "embedding_dim", "patience"):
         if getattr(args, name) < (0 if name == "patience" else 1):
             parser.error(f"--{name.replace('_', '-')} should be positive. Received: {getattr(args, name)}")
+    if not 0 < args.lr_decay <= 1:
+        parser.error(f"--lr-decay should be in (0, 1]; 1 keeps the learning rate. Received: {args.lr_decay}")
     try:
         args.hidden_units = tuple(int(u) for u in args.hidden_units.split(",") if u.strip())
     except ValueError:
@@ -187,6 +192,10 @@ def main(argv=None) -> dict:
         contributions,
         timer,
     ]
+    if args.lr_decay < 1:
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(monitor, factor=args.lr_decay, patience=1, mode=mode, min_lr=1e-5)
+        )
     history = model.fit(
         train_ds, validation_data=val_ds, epochs=args.epochs, callbacks=callbacks, verbose=verbose, shuffle=False
     )
@@ -201,7 +210,7 @@ def main(argv=None) -> dict:
         "task": args.task,
         "holdout": holdout_metrics(args.task, y_test, pred),
         "validation": {monitor.removeprefix("val_"): val_curve[best], "curve": val_curve},
-        "contribution": contributions.contributions()["contribution"],
+        **contributions.contributions(),  # "contribution": combine kernel + bias; "contribution_share"/"_std"
         "epochs_run": epochs_run,
         "best_epoch": best + 1,
         "train_examples_per_sec": len(y_train) * epochs_run / train_seconds if train_seconds else None,
