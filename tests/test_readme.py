@@ -1,0 +1,224 @@
+"""The README cannot drift: its code blocks run, its commands name real scripts and options, its links resolve.
+
+- Every ```python block runs, in README order, each in a fresh namespace, in one subprocess whose working
+  directory is a temporary folder (so files the blocks write land there) and with `DEEPFM_MOVIELENS_DIR`
+  pointing at the shared ML-100K folder. A failing block's traceback names the README line.
+- ```bash blocks are not run (they install packages, train for minutes or start servers); instead the two
+  set-up commands at the top must match what CI (`.ci/run`) runs, and every script, option, extra and
+  data path they mention must exist.
+- ```math blocks are formulas. Any other fence (or an unlabeled one) fails, so every block is checked.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import deepfm_keras
+from tests.conftest import REPO_ROOT, shared_data_path
+
+README = REPO_ROOT / "README.md"
+KNOWN_LANGUAGES = {"python", "bash", "math"}
+FENCE = re.compile(r"^```(?P<lang>[^\s`]*)\s*$")
+
+
+def readme_text() -> str:
+    return README.read_text(encoding="utf-8")
+
+
+def code_blocks(text: str | None = None) -> list[tuple[str, int, str]]:
+    """(language, 1-based line of the first code line, code) of every fenced block, in order."""
+    lines = (readme_text() if text is None else text).splitlines()
+    blocks, i = [], 0
+    while i < len(lines):
+        match = FENCE.match(lines[i])
+        if match:
+            start = i + 1
+            end = start
+            while end < len(lines) and lines[end].rstrip() != "```":
+                end += 1
+            if end == len(lines):
+                raise AssertionError(f"README.md line {i + 1}: unclosed code fence")
+            blocks.append((match.group("lang"), start + 1, "\n".join(lines[start:end])))
+            i = end + 1
+        else:
+            i += 1
+    return blocks
+
+
+def blocks_of(lang: str) -> list[tuple[int, str]]:
+    return [(line, code) for language, line, code in code_blocks() if language == lang]
+
+
+def bash_commands() -> list[tuple[int, str]]:
+    """(README line, command) of every bash line, comments stripped, continuation lines joined."""
+    commands = []
+    for line, code in blocks_of("bash"):
+        pending, first = "", line
+        for offset, raw in enumerate(code.splitlines()):
+            text = raw.split(" #", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
+            if not pending:
+                first = line + offset
+            if text.endswith("\\"):
+                pending += text[:-1] + " "
+                continue
+            text = (pending + text).strip()
+            pending = ""
+            if text:
+                commands.append((first, text))
+    return commands
+
+
+def test_parser_finds_blocks_and_their_lines():
+    text = "intro\n```python\nx = 1\n```\n\n```bash\nls  # list\n```\n"
+    assert code_blocks(text) == [("python", 3, "x = 1"), ("bash", 7, "ls  # list")]
+    with pytest.raises(AssertionError, match="unclosed"):
+        code_blocks("```python\nx = 1\n")
+
+
+def test_every_block_has_a_checked_language():
+    blocks = code_blocks()
+    assert len(blocks_of("python")) >= 6, "the README should show the API in runnable Python"
+    for language, line, _ in blocks:
+        assert language in KNOWN_LANGUAGES, (
+            f"README.md line {line}: code block in {language or 'no language'!r}; use one of "
+            f"{sorted(KNOWN_LANGUAGES)} so that tests/test_readme.py checks it"
+        )
+
+
+def test_top_commands_are_the_ones_ci_runs():
+    bash = blocks_of("bash")
+    run_example, run_tests = bash[0][1].strip(), bash[1][1].strip()
+    assert run_example.startswith('python3 -m venv .venv && .venv/bin/pip install -e ".[cpu]" && ')
+    assert "examples/movielens.py" in run_example
+    ci = (REPO_ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    marker = next(i for i, line in enumerate(ci) if line.startswith("# README command two"))
+    ci_command = ci[marker + 1].replace("pip install -q ", "pip install ")
+    assert "python3 -m venv .venv" in ci, ".ci/run should create the virtualenv as the README does"
+    steps = run_tests.split(" && ")
+    assert steps[0] == "python3 -m venv .venv"
+    assert " && ".join(steps[1:]) == ci_command, (
+        "README command two and .ci/run disagree:\n" + run_tests + "\n" + ci[marker + 1]
+    )
+
+
+def _script_options(path: Path) -> set[str]:
+    return set(re.findall(r"""["'](--[a-z][a-z0-9-]*)["']""", path.read_text(encoding="utf-8")))
+
+
+def test_bash_commands_name_existing_scripts_options_extras_and_data():
+    config = configparser.ConfigParser()
+    config.read(REPO_ROOT / "setup.cfg")
+    extras = set(config["options.extras_require"])
+    checked_scripts = 0
+    for line, command in bash_commands():
+        for step in re.split(r"\s*(?:&&|\|\||;)\s*", command):
+            tokens = step.split()
+            for token in tokens:
+                path = token.strip("'\"")
+                if re.fullmatch(r"(examples|benchmarks|tests|notebooks)/[\w./-]+", path):
+                    assert (REPO_ROOT / path).exists(), f"README.md line {line}: {path} does not exist"
+                if path.startswith("../shared/data/"):
+                    shared = shared_data_path() / path.removeprefix("../shared/data/")
+                    assert shared.exists(), f"README.md line {line}: {path} does not exist ({shared})"
+                for extra_list in re.findall(r"\.\[([\w,]+)\]", path):
+                    for extra in extra_list.split(","):
+                        assert extra in extras, f"README.md line {line}: no extra [{extra}] in setup.cfg"
+            scripts = [t for t in tokens if re.fullmatch(r"(examples|benchmarks)/\w+\.py", t)]
+            if scripts:
+                checked_scripts += 1
+                options = _script_options(REPO_ROOT / scripts[0])
+                for token in tokens[tokens.index(scripts[0]) + 1 :]:
+                    flag = token.split("=", 1)[0]
+                    if flag.startswith("--"):
+                        assert flag in options, f"README.md line {line}: {scripts[0]} has no option {flag}"
+    assert checked_scripts >= 4
+
+
+def _slug(heading: str) -> str:
+    text = heading.strip().lower().replace("`", "")
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+def test_links_and_anchors_resolve():
+    text = readme_text()
+    outside_code = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+    anchors = {_slug(h) for h in re.findall(r"^#+ (.+)$", outside_code, flags=re.M)}
+    links = re.findall(r"\]\(([^)\s]+)\)", outside_code)
+    assert links
+    for target in links:
+        if target.startswith(("http://", "https://")):
+            continue
+        if target.startswith("#"):
+            assert target[1:] in anchors, f"README link to missing section {target}"
+        else:
+            assert (REPO_ROOT / target.split("#")[0]).exists(), f"README links to missing file {target}"
+
+
+def test_every_public_name_is_documented():
+    text = readme_text()
+    missing = [name for name in deepfm_keras.__all__ if name != "__version__" and f"`{name}`" not in text]
+    assert not missing, f"public names missing from the README (add them to 'API at a glance'): {missing}"
+
+
+def test_metrics_fields_are_written_by_the_example():
+    text = readme_text()
+    table = text.split("| `metrics.json` field | meaning |", 1)[1].split("\n\n", 1)[0]
+    fields = [name for row in table.splitlines() for name in re.findall(r"^\| (`[^|]+`) \|", row)]
+    names = [n.strip("` ") for cell in fields for n in cell.split(",")]
+    assert len(names) >= 10, names
+    sources = (REPO_ROOT / "examples" / "movielens.py").read_text(encoding="utf-8")
+    sources += (REPO_ROOT / "deepfm_keras" / "callbacks.py").read_text(encoding="utf-8")
+    for name in names:
+        assert f'"{name}"' in sources, f"README documents metrics.json field {name!r}, which the example does not write"
+
+
+RUNNER = textwrap.dedent(
+    """
+    import json, sys, time, traceback, warnings
+    warnings.filterwarnings("error", module="deepfm_keras")  # as pytest does for our own code
+    blocks = json.load(open(sys.argv[1]))
+    for line, code in blocks:
+        start = time.perf_counter()
+        namespace = {"__name__": "__main__"}
+        try:
+            # Pad so that tracebacks give README line numbers.
+            exec(compile("\\n" * (line - 1) + code, "README.md", "exec"), namespace)
+        except BaseException:
+            traceback.print_exc()
+            print(f"README BLOCK FAILED at line {line}", flush=True)
+            sys.exit(1)
+        print(f"README block at line {line}: ok in {time.perf_counter() - start:.1f} s", flush=True)
+    """
+)
+
+
+@pytest.mark.slow
+def test_python_blocks_run(tmp_path):
+    data_dir = shared_data_path() / "ml-100k"
+    assert data_dir.is_dir(), f"MovieLens 100K not found at {data_dir}; set DEEPFM_SHARED_DATA."
+    blocks = blocks_of("python")
+    (tmp_path / "blocks.json").write_text(json.dumps(blocks))
+    (tmp_path / "runner.py").write_text(RUNNER)
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    env.update(DEEPFM_MOVIELENS_DIR=str(data_dir), TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO_ROOT))
+    result = subprocess.run(
+        [sys.executable, str(tmp_path / "runner.py"), str(tmp_path / "blocks.json")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    print(result.stdout)
+    assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+    assert result.stdout.count(": ok in ") == len(blocks)
