@@ -29,6 +29,7 @@ import json
 import os
 from collections.abc import Mapping
 
+import keras
 import tensorflow as tf
 
 WORKER_TASK_TYPES = ("chief", "worker")
@@ -140,25 +141,29 @@ def global_batch_size(per_replica_batch_size: int, strategy: tf.distribute.Strat
 def prepare_dataset(dataset: tf.data.Dataset, strategy: tf.distribute.Strategy | None = None) -> tf.data.Dataset:
     """Sets a batched `tf.data.Dataset` up to be distributed by Keras under `strategy`.
 
-    Keras' `fit` itself hands the dataset to
-    `strategy.experimental_distribute_dataset`, which splits each global
-    batch across the local replicas. Across workers, the dataset is sharded by
-    data (`AutoShardPolicy.DATA`: each worker keeps every n-th batch), which
-    works for in-memory and file-based pipelines alike; the dataset is
+    Keras' `fit` hands the dataset to `strategy.experimental_distribute_dataset`,
+    which splits each global batch across the local replicas. Under a
+    multi-worker strategy the dataset is also sharded by data
+    (`AutoShardPolicy.DATA`: worker i of n keeps batches i, i + n, ...), which
+    works for in-memory and file-based pipelines alike and avoids
+    TensorFlow's AUTO policy falling back with a warning. The dataset is
     prefetched.
 
     Args:
         dataset: a dataset batched at the global batch size.
-        strategy: the strategy; defaults to the current one.
+        strategy: the strategy it will be distributed under; defaults to the
+            current one.
 
     Returns:
-        The dataset, with sharding options and prefetch.
+        The prepared dataset.
     """
     if not isinstance(dataset, tf.data.Dataset):
         raise TypeError(f"`dataset` should be a tf.data.Dataset. Received: dataset={type(dataset).__name__}")
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+    if is_multi_worker(strategy):
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        dataset = dataset.with_options(options)
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def is_chief(strategy: tf.distribute.Strategy | None = None) -> bool:
@@ -221,8 +226,9 @@ def multi_worker_fit(
     Args:
         model: a compiled model built inside `strategy.scope()`.
         dataset: training data, batched at the global batch size; it is
-            sharded across workers (see `prepare_dataset`). Every worker must
-            see the same number of batches.
+            sharded across workers batch by batch (see `prepare_dataset`).
+            Keep the number of batches a multiple of the number of workers
+            (the tests do); uneven last steps are left to `tf.distribute`.
         epochs: the epoch to stop at (as in `fit`).
         validation_data: optional dataset, evaluated at each epoch end with
             `model.test_step`; its metrics are logged with a `val_` prefix.
@@ -233,8 +239,6 @@ def multi_worker_fit(
     Returns:
         The `keras.callbacks.History` of the run.
     """
-    import keras
-
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
         if model.optimizer is not None and not model.optimizer.built:

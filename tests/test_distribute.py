@@ -79,9 +79,11 @@ def test_global_batch_size():
             distribute.global_batch_size(bad, strategy)
 
 
-def test_prepare_dataset_shards_by_data():
-    dataset = distribute.prepare_dataset(tf.data.Dataset.range(10).batch(4))
-    assert dataset.options().experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.DATA
+def test_prepare_dataset():
+    strategy = distribute.get_strategy(tf.distribute.MirroredStrategy(["/cpu:0"]))
+    dataset = distribute.prepare_dataset(tf.data.Dataset.range(10).batch(4), strategy)
+    # One worker: no sharding (the data-sharding policy is set under multi-worker, tested below).
+    assert dataset.options().experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.AUTO
     assert [b.tolist() for b in dataset.as_numpy_iterator()] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
     with pytest.raises(TypeError, match="`dataset` should be a tf.data.Dataset"):
         distribute.prepare_dataset(np.arange(4))
@@ -140,6 +142,7 @@ def test_multi_worker_two_processes_end_with_identical_weights(tmp_path):
     assert [r["multi_worker"] for r in results] == [True, True]
     assert [r["replicas"] for r in results] == [2, 2]
     assert [r["chief"] for r in results] == [True, False]
+    assert {r["shard_policy"] for r in results} == {str(tf.data.experimental.AutoShardPolicy.DATA)}
     for r in results:
         assert r["epochs"] == [0, 1, 2]
         assert r["history"]["loss"][-1] < r["history"]["loss"][0]

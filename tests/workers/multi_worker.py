@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from common import build_model, make_data, weights_dict, write_json  # noqa: E402
 
-from deepfm_keras.distribute import get_strategy, global_batch_size, is_chief, is_multi_worker  # noqa: E402
+from deepfm_keras.distribute import get_strategy, global_batch_size, is_chief, is_multi_worker, prepare_dataset  # noqa: E402
 from deepfm_keras.training import fit, make_callbacks, set_seed  # noqa: E402
 
 EPOCHS = 3
@@ -49,6 +49,7 @@ def main(out_prefix, shared_dir):
             "replicas": strategy.num_replicas_in_sync,
             "chief": is_chief(strategy),
             "multi_worker": is_multi_worker(strategy),
+            "shard_policy": str(prepare_dataset(train, strategy).options().experimental_distribute.auto_shard_policy),
             "epochs": history.epoch,
             "history": history.history,
             "combine_kernel": np.asarray(combine.kernel.numpy()).reshape(-1).tolist(),
