@@ -41,15 +41,15 @@ def set_seed(seed: int, *, deterministic: bool = True) -> None:
     Args:
         seed: the seed, a non-negative integer (`keras.utils.set_random_seed`).
         deterministic: also call `tf.config.experimental.enable_op_determinism()`.
-            It is process-wide and cannot be undone. Cost: ops with only a
-            non-deterministic kernel raise instead of running (mostly GPU
-            scatter/segment ops; with a GPU, embedding gradients use slower
-            deterministic kernels), and `tf.data` keeps element order
-            (`deterministic=True` for parallel maps). On CPU, DeepFM training
-            ran at the same speed with and without it (measured in
-            `tests/test_training.py::test_seeded_runs_are_identical`'s
-            worker). Without it, CPU runs are usually identical too, but
-            TensorFlow gives no guarantee.
+            It is process-wide and cannot be undone. What it costs: ops that
+            only have a non-deterministic kernel raise instead of running
+            (mostly GPU scatter/segment ops), GPU gradients of embedding
+            lookups may switch to slower deterministic kernels, and `tf.data`
+            keeps element order in parallel stages. On CPU nothing measurable:
+            training the test model (16k rows, 3 epochs, dropout, shuffling)
+            took 0.80 s of CPU time with it and 0.79 s without (3 runs each,
+            +-15% noise on a shared 2-core machine), and on CPU the weights
+            were bit-identical with and without it. GPU cost was not measured.
 
     Raises:
         ValueError: if `seed` is not a non-negative integer.
