@@ -21,6 +21,7 @@ model.fit(train, validation_data=val, epochs=20, callbacks=callbacks)
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Mapping
 
@@ -61,6 +62,17 @@ def set_seed(seed: int, *, deterministic: bool = True) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+class _RemoveAtTrainEnd(keras.callbacks.Callback):
+    """Removes a non-chief worker's scratch directory once training ends."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def on_train_end(self, logs=None):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
 def _worker_suffix(strategy) -> str:
     resolver = strategy.cluster_resolver
     return f"{resolver.task_type}_{resolver.task_id}"
@@ -99,7 +111,8 @@ def make_callbacks(
             mode).
         strategy: the training strategy. Under `MultiWorkerMirroredStrategy`
             only the chief writes to `log_dir` and `best_model_path`; other
-            workers write to a temporary directory, and back up to
+            workers write to a temporary directory (removed when training
+            ends), and back up to
             `<backup_dir>_<task_type>_<task_id>`.
 
     Returns:
@@ -146,6 +159,8 @@ def make_callbacks(
         callbacks.append(
             keras.callbacks.EarlyStopping(monitor=monitor, patience=early_stopping_patience, restore_best_weights=True)
         )
+    if scratch is not None:
+        callbacks.append(_RemoveAtTrainEnd(scratch))
     return callbacks
 
 

@@ -152,7 +152,10 @@ def test_multi_worker_two_processes_end_with_identical_weights(tmp_path):
     for a, b in zip(first, second, strict=True):
         np.testing.assert_array_equal(a, b)
 
-    # Only the chief wrote the shared outputs; the backups were removed at the end.
+    # Only the chief wrote the shared outputs; the other worker wrote to a scratch directory,
+    # removed at the end like the backups.
+    assert [r["scratch_dirs"] for r in results] == [0, 1]
+    assert results[1]["scratch_left"] == []
     shared = tmp_path / "shared"
     assert sorted(p.name for p in shared.iterdir()) == ["best.keras", "logs"]
     assert sorted(p.name for p in (shared / "logs").iterdir()) == ["contributions", "train", "validation"]

@@ -40,6 +40,7 @@ def main(out_prefix, shared_dir):
         strategy=strategy,
     )
     history = fit(model, train, epochs=EPOCHS, validation_data=val, callbacks=callbacks, strategy=strategy)
+    scratch = [c.path for c in callbacks if type(c).__name__ == "_RemoveAtTrainEnd"]
     np.savez(f"{out_prefix}.npz", **weights_dict(model))
     combine = model.get_layer("combine")
     write_json(
@@ -51,6 +52,8 @@ def main(out_prefix, shared_dir):
             "multi_worker": is_multi_worker(strategy),
             "shard_policy": str(prepare_dataset(train, strategy).options().experimental_distribute.auto_shard_policy),
             "epochs": history.epoch,
+            "scratch_dirs": len(scratch),
+            "scratch_left": [p for p in scratch if os.path.exists(p)],
             "history": history.history,
             "combine_kernel": np.asarray(combine.kernel.numpy()).reshape(-1).tolist(),
         },
