@@ -22,26 +22,46 @@ import time
 from deepfm_keras.datasets.criteo import write_synthetic
 
 CHILD = r"""
-import json, os, resource, sys, time
+import json, os, sys, time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 from deepfm_keras import build_deepfm
 from deepfm_keras.datasets import criteo
+
+
+def memory_mb(key):  # VmHWM: peak resident set of this process (reset by exec, unlike ru_maxrss)
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(key + ":")) / 1024
+
+
+class RssSampler(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.samples = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch % 50 == 0:
+            self.samples.append(memory_mb("VmRSS"))
 
 path, batch_size, num_buckets = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 keras.utils.set_random_seed(0)
 reader = criteo.CriteoReader(num_buckets=num_buckets)
 model = build_deepfm(reader.feature_spec, embedding_dim=8, hidden_units=(128, 64))
 model.compile(optimizer="adam", loss="binary_crossentropy")
-rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak_before = memory_mb("VmHWM")
+sampler = RssSampler()
 start = time.perf_counter()
-history = model.fit(reader.dataset(path, batch_size=batch_size, shuffle_buffer=8, seed=0), epochs=1, verbose=0)
+dataset = reader.dataset(path, batch_size=batch_size, shuffle_buffer=8, seed=0)
+history = model.fit(dataset, epochs=1, verbose=0, callbacks=[sampler])
 seconds = time.perf_counter() - start
 rows = reader.rows_read - reader.malformed_rows
+samples = sampler.samples
 print(json.dumps({
-    "rows": rows, "malformed": reader.malformed_rows, "seconds": seconds, "rows_per_sec": rows / seconds,
-    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    "rss_before_fit_mb": rss_before / 1024, "loss": history.history["loss"][-1],
+    "rows": rows, "malformed": reader.malformed_rows, "seconds": round(seconds, 1),
+    "rows_per_sec": round(rows / seconds), "peak_rss_mb": round(memory_mb("VmHWM")),
+    "peak_rss_before_fit_mb": round(peak_before), "rss_early_mb": round(samples[min(2, len(samples) - 1)]),
+    "rss_mid_mb": round(samples[len(samples) // 2]), "rss_end_mb": round(samples[-1]),
+    "loss": round(history.history["loss"][-1], 4),
 }))
 """
 

@@ -14,9 +14,10 @@ The `serving_default` signature takes one `(batch,)` tensor per encoder
 column and rebuilds `FeatureEncoder.transform` in TensorFlow ops, exactly as
 documented in `deepfm_keras.preprocessing`:
 
-- numeric columns: float64, `(x - mean) / std`; NaN becomes 0.0 (the mean).
-  An infinite value rejects the request with an error naming the column (the
-  encoder raises on it too).
+- numeric columns: float64, `(x - mean) / std` in float64, then float32; NaN
+  becomes 0.0 (the mean). An infinite value, or one whose standardised value
+  overflows float32, rejects the request with an error naming the column (the
+  encoder raises on infinite values too).
 - categorical columns: int64 when every vocabulary key is an integer string
   (ids as they appear in the logs, e.g. `user_id`), otherwise string; override
   with `id_dtypes={"col": "string"}`. Values are looked up in a
@@ -133,17 +134,15 @@ def _build_module(model, encoder, id_dtypes):
             with tf.control_dependencies(checks):
                 x = {}
                 for col in encoder.numeric:
-                    values = raw[col]
-                    finite = tf.logical_or(tf.math.is_finite(values), tf.math.is_nan(values))
-                    assert_finite = tf.debugging.Assert(
-                        tf.reduce_all(finite),
-                        [f"Feature `{col}` holds an infinite value; send a finite number or NaN."],
+                    stats = encoder.numeric_stats[col]
+                    scaled = (raw[col] - stats["mean"]) / stats["std"]
+                    scaled = tf.cast(tf.where(tf.math.is_nan(scaled), tf.zeros_like(scaled), scaled), tf.float32)
+                    finite = tf.debugging.Assert(
+                        tf.reduce_all(tf.math.is_finite(scaled)),
+                        [f"Feature `{col}` holds an infinite value or one too large to standardise in float32."],
                     )
-                    with tf.control_dependencies([assert_finite]):
-                        stats = encoder.numeric_stats[col]
-                        scaled = (values - stats["mean"]) / stats["std"]
-                        scaled = tf.where(tf.math.is_nan(scaled), tf.zeros_like(scaled), scaled)
-                        x[col] = tf.reshape(tf.cast(scaled, tf.float32), [-1, 1])
+                    with tf.control_dependencies([finite]):
+                        x[col] = tf.reshape(scaled, [-1, 1])
                 for col in encoder.categorical:
                     keys = raw[col]
                     if keys.dtype != tf.string:

@@ -32,6 +32,7 @@ import json
 import os
 import sys
 import time
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -119,6 +120,9 @@ def run(args) -> dict:
     else:  # not a single usable line: fail before fit, naming the first bad lines
         check_part(reader, args.train, "training", args.max_malformed_fraction)
     counter = _CountPerEpoch(reader, args.train, args.max_malformed_fraction)
+    # A streamed dataset has no known length, so Keras warns at the end of the first epoch that it "ran out of
+    # data": that is the normal end of one pass here.
+    warnings.filterwarnings("ignore", message="Your input ran out of data", category=UserWarning)
     start = time.perf_counter()
     history = model.fit(train, epochs=args.epochs, callbacks=[counter], shuffle=False, verbose=0 if args.quiet else 2)
     train_seconds = time.perf_counter() - start
