@@ -23,6 +23,7 @@ from tests.conftest import REPO_ROOT, shared_data_path
 
 NOTEBOOK = REPO_ROOT / "notebooks" / "deepfm_movielens.ipynb"
 TEST_EPOCHS = 3
+TEST_BATCH_SIZE = 2048
 EXPECTED_MODELS = ["DeepFM", "fm_1d only (linear)", "FM (fm_1d + fm_2d)", "deep only"]
 PARTS = ("fm_1d", "fm_2d", "deep")
 
@@ -97,7 +98,9 @@ def executed(tmp_path_factory):
     root = tmp_path_factory.mktemp("notebook")
     out = root / "out"
     nb = read_notebook()
-    overrides = nbformat.v4.new_code_cell(f"EPOCHS = {TEST_EPOCHS}\nOUTPUT_DIR = {str(out)!r}")
+    overrides = nbformat.v4.new_code_cell(
+        f"EPOCHS = {TEST_EPOCHS}\nBATCH_SIZE = {TEST_BATCH_SIZE}\nOUTPUT_DIR = {str(out)!r}"
+    )
     nb.cells.insert(parameters_index(nb) + 1, overrides)
     nb.cells.append(nbformat.v4.new_code_cell(PROBE))
     with pytest.MonkeyPatch.context() as mp:
