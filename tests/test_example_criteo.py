@@ -1,10 +1,12 @@
 """End-to-end run of `examples/criteo.py` on the shared 8,000-row Criteo sample."""
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from tests.conftest import REPO_ROOT
@@ -41,12 +43,9 @@ def test_criteo_example_trains_and_reports(shared_data, tmp_path):
 
 
 def test_auc_and_logloss_match_naive_definitions():
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import criteo as example
-    finally:
-        sys.path.pop(0)
-    import numpy as np
+    spec = importlib.util.spec_from_file_location("example_criteo", SCRIPT)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 2, 300)
