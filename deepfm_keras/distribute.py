@@ -13,6 +13,10 @@ train = prepare_dataset(dataset.batch(batch), strategy)
 model.fit(train, epochs=3)                # Keras distributes the batches
 ```
 
+Under a multi-worker `MultiWorkerMirroredStrategy`, Keras 3's `model.fit`
+fails (see `multi_worker_fit`); `deepfm_keras.training.fit(model, train,
+epochs=3)` runs on one or many workers alike.
+
 `get_strategy()` picks, in order:
 
 1. the strategy passed in;
