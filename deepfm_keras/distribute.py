@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import keras
 import tensorflow as tf
@@ -207,14 +207,14 @@ def _local(values, strategy):
 
 
 def multi_worker_fit(
-    model,
+    model: keras.Model,
     dataset: tf.data.Dataset,
     *,
     epochs: int,
     validation_data: tf.data.Dataset | None = None,
-    callbacks=None,
+    callbacks: Sequence[keras.callbacks.Callback] | None = None,
     strategy: tf.distribute.Strategy | None = None,
-):
+) -> keras.callbacks.History:
     """`model.fit` for `MultiWorkerMirroredStrategy`, which Keras 3's own `fit` cannot run.
 
     Keras 3 (up to at least 3.15) fails in `fit` under a multi-worker strategy:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import keras
 import tensorflow as tf
@@ -170,9 +170,9 @@ def fit(
     *,
     epochs: int,
     validation_data: tf.data.Dataset | None = None,
-    callbacks=None,
+    callbacks: Sequence[keras.callbacks.Callback] | None = None,
     strategy: tf.distribute.Strategy | None = None,
-    verbose="auto",
+    verbose: str | int = "auto",
 ) -> keras.callbacks.History:
     """Trains a model built and compiled inside `strategy.scope()`, on one or many workers.
 
