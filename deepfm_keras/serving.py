@@ -18,8 +18,9 @@ documented in `deepfm_keras.preprocessing`:
   becomes 0.0 (the mean). An infinite value, or one whose standardised value
   overflows float32, rejects the request with an error naming the column (the
   encoder raises on infinite values too).
-- categorical columns: int64 when every vocabulary key is an integer string
-  (ids as they appear in the logs, e.g. `user_id`), otherwise string; override
+- categorical columns: int64 when every vocabulary key is the canonical string
+  of an integer (ids as they appear in the logs, e.g. `user_id`; not `"02138"`,
+  whose leading zero an int would lose), otherwise string; override
   with `id_dtypes={"col": "string"}`. Values are looked up in a
   `tf.lookup.StaticHashTable` of the fitted vocabulary (`key i -> id i + 2`);
   unseen values and `""` go to the OOV id 1.
@@ -46,7 +47,7 @@ from collections.abc import Mapping
 
 from deepfm_keras.features import MultiCategoricalFeature, normalize_spec
 
-_INT_KEY = re.compile(r"-?[0-9]+")
+_INT_KEY = re.compile(r"-?[1-9][0-9]{0,17}|0")  # the canonical form str(int) of an int64: no leading zeros
 OUTPUT_NAME = "prediction"
 
 
@@ -59,7 +60,7 @@ def _id_dtype(encoder, column: str, override: Mapping[str, str]) -> str:
             raise ValueError(f"Column '{column}' has non-integer vocabulary keys; it cannot be served as int64.")
         return dtype
     vocabulary = encoder.vocabularies[column]
-    if vocabulary and all(_INT_KEY.fullmatch(k) and len(k) < 19 for k in vocabulary):
+    if vocabulary and all(_INT_KEY.fullmatch(k) for k in vocabulary):
         return "int64"
     return "string"
 

@@ -193,3 +193,38 @@ def test_export_arguments_are_checked(exported, tmp_path):
         export_serving_model(model, encoder, tmp_path / "e", id_dtypes={"genres": "string"})
     with pytest.raises(ValueError, match="'int64' or 'string'"):
         export_serving_model(model, encoder, tmp_path / "f", id_dtypes={"user_id": "float"})
+
+
+def test_request_dtypes_follow_the_vocabulary_keys(tmp_path):
+    frame = pd.DataFrame(
+        {
+            "user_id": [3, 10, 3],
+            "zip": ["02138", "55117", "02138"],  # digits, but a leading zero: served as strings
+            "empty": [None, None, None],  # no vocabulary at all: every value is OOV
+            "x": [1.0, 2.0, 3.0],
+        }
+    )
+    encoder = FeatureEncoder(numeric=["x"], categorical=["user_id", "zip", "empty"]).fit(frame)
+    model = build_deepfm(encoder.feature_spec, embedding_dim=2, hidden_units=(2,))
+    path = export_serving_model(model, encoder, tmp_path / "1")
+    loaded = tf.saved_model.load(path)
+    inputs = loaded.signatures["serving_default"].structured_input_signature[1]
+    assert {k: v.dtype.name for k, v in inputs.items()} == {
+        "user_id": "int64",
+        "zip": "string",
+        "empty": "string",
+        "x": "float64",
+    }
+    request = {
+        "user_id": tf.constant([3, 10, 3], tf.int64),
+        "zip": tf.constant(["02138", "55117", "2138"]),
+        "empty": tf.constant(["a", "", "b"]),
+        "x": tf.constant([1.0, 2.0, 3.0], tf.float64),
+    }
+    encoded = loaded.signatures["preprocess"](**request)
+    assert encoded["zip"].numpy()[:, 0].tolist() == [2, 3, 1]
+    assert encoded["empty"].numpy()[:, 0].tolist() == [1, 1, 1]
+    expected = model.predict(encoder.transform(frame.assign(zip=["02138", "55117", "2138"])), verbose=0)[:, 0]
+    np.testing.assert_allclose(
+        loaded.signatures["serving_default"](**request)["prediction"].numpy(), expected, atol=1e-6
+    )
