@@ -34,8 +34,9 @@ from the encoder's public state, so they are part of the API):
 - Numeric columns become `(x - mean) / std` (float32) with `mean` and the
   population `std` of the non-missing fit values (`std` 0 counts as 1).
   NaN/None is filled with the mean, i.e. encodes to exactly `0.0`. Infinite
-  values raise a `ValueError` naming the column (they have no sensible
-  standardised value; clean or clip them before encoding).
+  values, and values beyond the float32 range (raw or once standardised),
+  raise a `ValueError` naming the column (they have no sensible standardised
+  value; clean or clip them before encoding).
 
 Why not Keras' `StringLookup`/`FeatureSpace`: they lack multi-level lists with
 a learned `max_len` and a `min_count`, and keep state as layer weights; here
@@ -61,6 +62,7 @@ PAD_ID = 0
 OOV_ID = 1
 FIRST_ID = 2
 _FORMAT_VERSION = 1
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def canonical_string(value: Any) -> str | None:
@@ -70,7 +72,8 @@ def canonical_string(value: Any) -> str | None:
     integers (Python or NumPy) as `str(int(value))`; floats with an integral
     value as the integer string (`260.0 -> "260"`); other finite or infinite
     floats as `repr(float(value))`; NaN, None and `pandas.NA` as `None`; bytes
-    decoded as UTF-8; anything else as `str(value)`.
+    decoded as UTF-8 (invalid UTF-8 gives `None`: it can match no key);
+    anything else as `str(value)`.
 
     >>> [canonical_string(v) for v in ["a", 7, 260.0, 0.5, float("nan"), None]]
     ['a', '7', '260', '0.5', None, None]
@@ -91,7 +94,10 @@ def canonical_string(value: Any) -> str | None:
             return str(int(value))
         return repr(value)
     if isinstance(value, bytes):
-        return canonical_string(value.decode("utf-8"))
+        try:
+            return canonical_string(value.decode("utf-8"))
+        except UnicodeDecodeError:
+            return None  # no vocabulary key is invalid UTF-8: OOV, as the serving graph's byte compare gives
     return str(value)
 
 
@@ -113,6 +119,10 @@ def _hashable(series: pd.Series) -> pd.Series:
 
 
 def _column(data, col: str) -> pd.Series:
+    if not isinstance(data, (pd.DataFrame, Mapping)):
+        raise ValueError(
+            f"The input should be a pandas DataFrame or a dict of columns. Received: {type(data).__name__}"
+        )
     try:
         values = data[col]
     except (KeyError, IndexError):
@@ -317,6 +327,8 @@ class FeatureEncoder:
             values = self._numeric_values(data, col)
             stats = self.numeric_stats[col]
             scaled = (values - stats["mean"]) / stats["std"]
+            if (np.abs(scaled) > _FLOAT32_MAX).any():
+                raise ValueError(f"Column '{col}' holds values beyond the float32 range once standardised.")
             out[col] = np.where(np.isnan(scaled), 0.0, scaled).astype("float32")
         for col in self.categorical:
             codes, uniques = self._factorize(data, col, "categorical")
@@ -358,6 +370,8 @@ class FeatureEncoder:
                 f"Column '{col}' holds infinite values; the encoder standardises numeric columns "
                 "and cannot encode +-inf. Replace or clip them first."
             )
+        if (np.abs(values) > _FLOAT32_MAX).any():
+            raise ValueError(f"Column '{col}' holds values beyond the float32 range (|x| > {_FLOAT32_MAX:.4g}).")
         return values
 
     def _factorize(self, data, col: str, kind: str):
@@ -436,7 +450,14 @@ class FeatureEncoder:
     def load(cls, path: str | os.PathLike) -> FeatureEncoder:
         """Reads an encoder written by `save`."""
         with open(path, encoding="utf-8") as f:
-            return cls.from_config(json.load(f))
+            text = f.read()
+        try:
+            config = json.loads(text)
+            if not isinstance(config, dict):
+                raise ValueError(f"expected a JSON object, found {type(config).__name__}")
+            return cls.from_config(config)
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            raise ValueError(f"{os.fspath(path)} is not a valid FeatureEncoder file: {e!r}") from e
 
     def __repr__(self) -> str:
         state = "fitted" if self.is_fitted else "not fitted"

@@ -371,3 +371,19 @@ def test_make_dataset_trains_on_two_replicas():
     assert "replicas 2" in result.stdout
     losses = [float(v) for v in result.stdout.split("[")[1].rstrip("]\n").split(",")]
     assert losses[1] < losses[0]
+
+
+def test_hostile_values_and_files(table, tmp_path):
+    enc = encoder().fit(table)
+    with pytest.raises(ValueError, match="'year' holds values beyond the float32 range"):
+        enc.transform(table.assign(year=1e308))
+    with pytest.raises(ValueError, match="DataFrame or a dict"):
+        enc.transform("hello")
+    assert canonical_string(b"caf\xe9") is None  # invalid UTF-8 can match no key
+    ids = enc.transform(table.assign(gender=[b"M", b"caf\xe9"] * (len(table) // 2)))["gender"]
+    assert ids[0] == 2 + enc.vocabularies["gender"].index("M") and ids[1] == OOV_ID
+    path = tmp_path / "broken.json"
+    for text in ("{not json", '{"numeric": 5}', '{"numeric": ["x"], "vocabularies": {}}', "[1]"):
+        path.write_text(text)
+        with pytest.raises(ValueError, match="broken.json is not a valid FeatureEncoder file"):
+            FeatureEncoder.load(path)
