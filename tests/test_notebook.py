@@ -3,8 +3,8 @@
 The slow tests run `notebooks/deepfm_movielens.ipynb` once (module fixture) with nbclient, in a kernel
 started from this interpreter (a temporary kernel spec, so a stray user kernel named "python3" cannot
 be picked up), with `DEEPFM_MOVIELENS_DIR` pointing at the shared ML-100K folder. A cell inserted after
-the notebook's `parameters` cell cuts `EPOCHS` to keep the run short and sends the outputs to a
-temporary folder; a probe cell appended at the end reports the kernel's state as JSON.
+the notebook's `parameters` cell cuts `EPOCHS` (and doubles `BATCH_SIZE`) to keep the run short and sends the
+outputs to a temporary folder; a probe cell appended at the end reports the kernel's state as JSON.
 """
 
 from __future__ import annotations
