@@ -123,6 +123,8 @@ def load_movielens(variant: str = "ml-1m", data_dir: str | os.PathLike | None = 
         ratings, users, movies = _read_ml1m(folder)
     else:
         ratings, users, movies = _read_ml100k(folder)
+    if ratings.empty:
+        raise ValueError(f"{variant}: {str(folder / FILES[variant][0])!r} holds no ratings.")
     users["zip_prefix"] = users["zip"].str.slice(0, 3)
     movies["year"] = movies["title"].str.extract(r".*\((\d{4})\)", expand=False).astype("float64")
     if "release_year" in movies:
@@ -144,35 +146,67 @@ def _check_variant(variant):
         raise ValueError(f"`variant` should be one of {sorted(FILES)}. Received: variant={variant!r}")
 
 
-def _read_double_colon(path: Path, names, dtype, encoding="ascii") -> pd.DataFrame:
-    """Reads a `::`-separated GroupLens file with pandas' C parser (no regex separator)."""
-    data = path.read_bytes().replace(b"::", b"\t")
-    return pd.read_csv(
-        io.BytesIO(data),
-        sep="\t",
-        header=None,
-        names=names,
-        dtype=dtype,
-        encoding=encoding,
-        quoting=3,  # csv.QUOTE_NONE: titles may hold quote characters
-        keep_default_na=False,
-        engine="c",
-    )
+def _read_table(path: Path, sep: str, names, dtype, encoding="ascii", **kwargs) -> pd.DataFrame:
+    """Reads a GroupLens table with pandas' C parser; a malformed file raises a ValueError naming it and the line.
+
+    A `::` separator is replaced by a tab in memory first (pandas would need
+    its slow Python engine for a multi-character separator).
+    """
+    data = path.read_bytes()
+    if sep == "::":
+        data, sep = data.replace(b"::", b"\t"), "\t"
+    try:
+        return pd.read_csv(
+            io.BytesIO(data),
+            sep=sep,
+            header=None,
+            names=names,
+            dtype=dtype,
+            encoding=encoding,
+            quoting=3,  # csv.QUOTE_NONE: titles may hold quote characters
+            keep_default_na=False,
+            engine="c",
+            **kwargs,
+        )
+    except (ValueError, TypeError, pd.errors.ParserError) as e:  # UnicodeDecodeError is a ValueError
+        where = _first_bad_line(data, sep, names, dtype, encoding)
+        raise ValueError(f"Cannot read {str(path)!r}{where}: {e}") from e
+
+
+def _first_bad_line(data: bytes, sep: str, names, dtype, encoding) -> str:
+    """Locates the first line of a table that does not parse (error path only; plain Python)."""
+    integer_columns = [i for i, n in enumerate(names) if str(dtype.get(n, "")).startswith(("int", "float"))]
+    for number, raw in enumerate(data.splitlines(), start=1):
+        try:
+            fields = raw.decode(encoding).split(sep)
+        except UnicodeDecodeError:
+            return f", line {number} (not {encoding} text)"
+        if len(fields) != len(names):
+            return f", line {number} ({len(fields)} fields, expected {len(names)})"
+        for i in integer_columns:
+            try:
+                float(fields[i])
+            except ValueError:
+                return f", line {number} (field {names[i]}={fields[i]!r} is not a number)"
+    return ""
 
 
 def _read_ml1m(folder: Path):
-    ratings = _read_double_colon(
+    ratings = _read_table(
         folder / "ratings.dat",
+        "::",
         ["user_id", "movie_id", "rating", "timestamp"],
         {"user_id": "int32", "movie_id": "int32", "rating": "float32", "timestamp": "int64"},
     )
-    users = _read_double_colon(
+    users = _read_table(
         folder / "users.dat",
+        "::",
         ["user_id", "gender", "age", "occupation", "zip"],
         {"user_id": "int32", "gender": str, "age": "int32", "occupation": "int32", "zip": str},
     )
-    movies = _read_double_colon(
+    movies = _read_table(
         folder / "movies.dat",
+        "::",
         ["movie_id", "title", "genres"],
         {"movie_id": "int32", "title": str, "genres": str},
         encoding="latin-1",
@@ -181,31 +215,25 @@ def _read_ml1m(folder: Path):
 
 
 def _read_ml100k(folder: Path):
-    ratings = pd.read_csv(
+    ratings = _read_table(
         folder / "u.data",
-        sep="\t",
-        header=None,
-        names=["user_id", "movie_id", "rating", "timestamp"],
-        dtype={"user_id": "int32", "movie_id": "int32", "rating": "float32", "timestamp": "int64"},
+        "\t",
+        ["user_id", "movie_id", "rating", "timestamp"],
+        {"user_id": "int32", "movie_id": "int32", "rating": "float32", "timestamp": "int64"},
     )
-    users = pd.read_csv(
+    users = _read_table(
         folder / "u.user",
-        sep="|",
-        header=None,
-        names=["user_id", "age", "gender", "occupation", "zip"],
-        dtype={"user_id": "int32", "age": "int32", "gender": str, "occupation": str, "zip": str},
-        keep_default_na=False,
+        "|",
+        ["user_id", "age", "gender", "occupation", "zip"],
+        {"user_id": "int32", "age": "int32", "gender": str, "occupation": str, "zip": str},
     )
     flags = list(ML100K_GENRES)
-    items = pd.read_csv(
+    items = _read_table(
         folder / "u.item",
-        sep="|",
-        header=None,
-        names=["movie_id", "title", "release_date", "video_release_date", "url", *flags],
-        dtype={"movie_id": "int32", "title": str, "release_date": str, **dict.fromkeys(flags, "int8")},
+        "|",
+        ["movie_id", "title", "release_date", "video_release_date", "url", *flags],
+        {"movie_id": "int32", "title": str, "release_date": str, **dict.fromkeys(flags, "int8")},
         encoding="latin-1",
-        quoting=3,
-        keep_default_na=False,
     )
     flag_matrix = items[flags].to_numpy().astype(bool)
     names = np.array(flags, dtype=object)

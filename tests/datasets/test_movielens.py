@@ -151,3 +151,33 @@ def test_download_uses_the_official_archive_and_pinned_md5(tmp_path, monkeypatch
     ]  # fmt: skip
     for origin, md5 in movielens.ARCHIVES.values():
         assert origin.startswith("https://files.grouplens.org/") and re.fullmatch(r"[0-9a-f]{32}", md5)
+
+
+@pytest.mark.parametrize(
+    "ratings, message",
+    [
+        ("1\t2\t3\t881250949\n1\t2\tx\t881250949\n", r"u\.data', line 2 \(field rating='x' is not a number\)"),
+        ("1\t2\t3\t881250949\n1\t2\t3\n", r"u\.data', line 2 \(3 fields, expected 4\)"),
+        ("1\t2\t3\t881250949\n1\t2\t3\t881250949\t5\n", r"u\.data', line 2 \(5 fields, expected 4\)"),
+        ("", r"u\.data' holds no ratings"),
+    ],
+    ids=["non-numeric", "missing field", "extra field", "empty"],
+)
+def test_malformed_files_name_the_file_and_line(tmp_path, ml100k_dir, ratings, message):
+    for name in ("u.user", "u.item"):
+        (tmp_path / name).symlink_to(ml100k_dir / name)
+    (tmp_path / "u.data").write_text(ratings)
+    with pytest.raises(ValueError, match=message):
+        load_movielens("ml-100k", tmp_path)
+
+
+def test_ml1m_bad_bytes_name_the_file(tmp_path, ml1m_dir):
+    (tmp_path / "movies.dat").symlink_to(ml1m_dir / "movies.dat")
+    (tmp_path / "ratings.dat").write_bytes(b"1::1193::5::978300760\n1:::661::3::978300760\n")
+    (tmp_path / "users.dat").write_bytes(b"1::F::1::10::48067\n")
+    with pytest.raises(ValueError, match=r"ratings\.dat', line 2 \(field movie_id=':661' is not a number\)"):
+        load_movielens("ml-1m", tmp_path)
+    (tmp_path / "ratings.dat").write_bytes(b"1::1193::5::978300760\n")
+    (tmp_path / "users.dat").write_bytes(b"1::F::1::10::4806\xe9\n")  # latin-1 byte in an ASCII file
+    with pytest.raises(ValueError, match=r"users\.dat', line 1 \(not ascii text\)"):
+        load_movielens("ml-1m", tmp_path)
