@@ -148,6 +148,13 @@ FEATURE_TYPES = {cls.kind: cls for cls in (NumericFeature, CategoricalFeature, M
 def feature_from_dict(config: Mapping[str, Any]) -> Feature:
     """Rebuilds one feature from its `to_dict()` form.
 
+    Args:
+        config: a dict with `kind` ("numeric", "categorical" or
+            "multi_categorical") and the feature's arguments.
+
+    Returns:
+        The feature.
+
     Raises:
         ValueError: if `kind` is missing or unknown, or an argument is bad.
     """
@@ -165,12 +172,32 @@ def feature_from_dict(config: Mapping[str, Any]) -> Feature:
 
 
 def spec_to_dicts(spec: Iterable[Feature]) -> list[dict]:
-    """Returns the JSON-ready form of a spec (a list of dicts)."""
+    """Returns the JSON-ready form of a spec.
+
+    Args:
+        spec: list of features.
+
+    Returns:
+        List of dicts, one per feature, each with its `kind`.
+
+    >>> spec_to_dicts([CategoricalFeature("u", 10)])
+    [{'kind': 'categorical', 'name': 'u', 'vocabulary_size': 10}]
+    """
     return [feature.to_dict() for feature in normalize_spec(spec)]
 
 
 def spec_from_dicts(configs: Iterable[Mapping[str, Any]]) -> list[Feature]:
-    """Rebuilds a spec from `spec_to_dicts` output."""
+    """Rebuilds a spec from `spec_to_dicts` output.
+
+    Args:
+        configs: list of dicts as written by `spec_to_dicts`.
+
+    Returns:
+        List of features, checked like `normalize_spec`.
+
+    >>> spec_from_dicts([{"kind": "numeric", "name": "age"}])
+    [NumericFeature(name='age')]
+    """
     return normalize_spec([feature_from_dict(c) for c in configs])
 
 
@@ -179,6 +206,12 @@ def normalize_spec(spec: Any) -> list[Feature]:
 
     Accepts a list or tuple of features (or of their dict form), or an object
     with a `feature_spec` attribute (such as a fitted `FeatureEncoder`).
+
+    Args:
+        spec: the spec to check.
+
+    Returns:
+        List of features, in the given order.
 
     Raises:
         ValueError: for an empty spec, a duplicate name or an entry that is
@@ -212,6 +245,12 @@ def field_order(spec: Iterable[Feature]) -> list[str]:
 
     Numeric fields come first, then the categorical and multi-categorical
     fields, each group in spec order.
+
+    Args:
+        spec: list of features.
+
+    Returns:
+        List of feature names, index `i` being field `i` of the embeddings.
 
     >>> field_order([CategoricalFeature("a", 3), NumericFeature("b")])
     ['b', 'a']

@@ -201,8 +201,19 @@ def build_first_order(
 def build_second_order(embeddings, *, name: str = "fm_2d"):
     """Builds the 2nd-order FM part over shared embeddings `(batch, fields, k)`.
 
+    Args:
+        embeddings: tensor `(batch, num_fields, k)`, e.g. from `build_field_embeddings`.
+        name: name of the output layer.
+
     Returns:
         Tensor `(batch, 1)`: `sum_{i<j} <e_i, e_j>`, output of a `SecondOrderFM` named `name`.
+
+    Example:
+
+    >>> spec = [CategoricalFeature("u", 10), CategoricalFeature("i", 20)]
+    >>> emb = build_field_embeddings(spec, build_inputs(spec), embedding_dim=4)
+    >>> tuple(build_second_order(emb).shape)
+    (None, 1)
     """
     return SecondOrderFM(name=name)(embeddings)
 
@@ -219,8 +230,24 @@ def build_deep(
 ):
     """Builds the deep part: an `MLP` over the flattened embeddings with a linear output.
 
+    Args:
+        embeddings: tensor `(batch, num_fields, k)`, e.g. from `build_field_embeddings`.
+        hidden_units: sizes of the hidden layers.
+        dropout: dropout rate after each hidden layer.
+        activation: activation of the hidden layers.
+        batch_norm: whether to batch-normalise the hidden layers.
+        kernel_regularizer: optional regularizer of the Dense kernels.
+        name: name of the output layer.
+
     Returns:
         Tensor `(batch, 1)`, output of an `MLP` layer named `name`.
+
+    Example:
+
+    >>> spec = [CategoricalFeature("u", 10), NumericFeature("x")]
+    >>> emb = build_field_embeddings(spec, build_inputs(spec), embedding_dim=4)
+    >>> tuple(build_deep(emb, hidden_units=(8,)).shape)
+    (None, 1)
     """
     return MLP(
         hidden_units,
@@ -240,8 +267,22 @@ def combine_parts(parts: Sequence, *, task: str = "binary", name: str = "combine
     `prediction` applies sigmoid (`task="binary"`) or identity
     (`task="regression"`) in float32.
 
+    Args:
+        parts: part outputs, each `(batch, 1)`, e.g. `[fm_1d, fm_2d, deep]`.
+        task: `"binary"` or `"regression"`.
+        name: name of the combining Dense layer.
+
     Returns:
-        Tensor `(batch, 1)`.
+        Tensor `(batch, 1)`, the output of the layer named `prediction`.
+
+    Example (an FM-only model):
+
+    >>> spec = [CategoricalFeature("u", 10), CategoricalFeature("i", 20)]
+    >>> inputs = build_inputs(spec)
+    >>> emb = build_field_embeddings(spec, inputs, embedding_dim=4)
+    >>> out = combine_parts([build_first_order(spec, inputs), build_second_order(emb)])
+    >>> tuple(keras.Model(inputs, out).get_layer("combine").kernel.shape)
+    (2, 1)
     """
     if task not in TASKS:
         raise ValueError(f"`task` should be one of {sorted(TASKS)}. Received: task={task!r}")
@@ -324,6 +365,10 @@ def part_models(model: keras.Model) -> dict[str, keras.Model]:
     Works on a model fresh from `build_deepfm` and on one loaded with
     `keras.saving.load_model`. Each sub-model takes the same input dict as
     `model`.
+
+    Args:
+        model: a model from `build_deepfm` (or any model with layers named
+            `fm_1d`, `fm_2d`, `deep` and `embeddings`).
 
     Returns:
         `{"fm_1d", "fm_2d", "deep"}`: `(batch, 1)` part outputs (before the
