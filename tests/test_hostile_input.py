@@ -2,7 +2,7 @@
 
 Entry points: the Criteo reader and `examples/criteo.py`, `FeatureEncoder`, the MovieLens loader and
 `examples/movielens.py`, `build_deepfm` and the model it builds, `.keras` loading, and the serving
-signature of `export_serving_model`. Cases marked `xfail(strict=True)` are known gaps in modules owned
+signature of `export_serving_model`. A case marked `xfail(strict=True)` is a known gap in a module owned
 elsewhere: the test states the wanted behaviour and fails loudly once it is fixed.
 """
 
@@ -255,7 +255,6 @@ def test_encoder_policies_for_nan_unseen_extreme_ids_and_empty_lists(encoder, en
     assert all(0 <= int(x[n].max()) < spec[n].vocabulary_size for n in ("u", "s", "g"))
 
 
-@pytest.mark.xfail(strict=True, reason="preprocessing.canonical_string decodes bytes as UTF-8: raw UnicodeDecodeError")
 def test_encoder_latin1_bytes_value_is_clear(encoder, encoder_frame):
     try:
         ids = encoder.transform(encoder_frame.assign(s=[b"caf\xe9", b"a", b"b", b"c"]))["s"]
@@ -265,19 +264,16 @@ def test_encoder_latin1_bytes_value_is_clear(encoder, encoder_frame):
         assert ids[0] == 1
 
 
-@pytest.mark.xfail(strict=True, reason="FeatureEncoder: 1e308 overflows the float32 cast (numpy RuntimeWarning, inf)")
 def test_encoder_numeric_beyond_float32_is_rejected(encoder, encoder_frame):
     with pytest.raises(ValueError, match="Column 'x'"):
         encoder.transform(encoder_frame.assign(x=[1e308, 1.0, 2.0, 3.0]))
 
 
-@pytest.mark.xfail(strict=True, reason="FeatureEncoder.transform('hello'): TypeError 'string indices must be integers'")
 def test_encoder_rejects_a_non_table(encoder):
     with pytest.raises(ValueError, match="DataFrame"):
         encoder.transform("hello")
 
 
-@pytest.mark.xfail(strict=True, reason="FeatureEncoder.load: raw JSONDecodeError/TypeError/KeyError without the path")
 @pytest.mark.parametrize("text", ["{not json", '{"numeric": 5}', '{"numeric": ["x"], "vocabularies": {}}'])
 def test_encoder_load_of_a_corrupted_file_names_it(tmp_path, text):
     path = tmp_path / "encoder.json"
@@ -428,7 +424,6 @@ def test_movielens_missing_folder_file_and_unknown_ids_are_named(ml100k_copy, tm
         movielens.load_movielens("ml-100k", data_dir=ml100k_copy)
 
 
-@pytest.mark.xfail(strict=True, reason="movielens: pandas errors name neither the file nor the line")
 @pytest.mark.parametrize(
     "ratings",
     [
@@ -445,7 +440,6 @@ def test_movielens_malformed_ratings_name_file_and_line(ml100k_copy, ratings):
         movielens.load_movielens("ml-100k", data_dir=ml100k_copy)
 
 
-@pytest.mark.xfail(strict=True, reason="movielens ml-1m: int() errors / UnicodeDecodeError without the file")
 @pytest.mark.parametrize(
     "name, content",
     [
@@ -483,7 +477,6 @@ def test_movielens_cli_missing_data_dir_is_named(tmp_path):
         example.main(["--data-dir", str(tmp_path / "nope"), "--variant", "ml-100k", "--output-dir", str(tmp_path)])
 
 
-@pytest.mark.xfail(strict=True, reason="examples/movielens.py on an empty u.data: '`x` has no rows.' from make_dataset")
 def test_movielens_cli_empty_ratings_names_the_file(ml100k_copy, tmp_path):
     example = load_example("movielens")
     (ml100k_copy / "u.data").write_text("")
