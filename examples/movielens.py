@@ -72,7 +72,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--embedding-dim", type=int, default=16)
     parser.add_argument("--hidden-units", default="256,128,64", help="comma-separated sizes of the MLP")
     parser.add_argument("--dropout", type=float, default=0.3)
-    parser.add_argument("--embedding-l2", type=float, default=1e-5)
+    parser.add_argument(
+        "--embedding-l2", type=float, default=1e-3, help="L2 penalty on embeddings and 1st-order weights"
+    )
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--patience", type=int, default=3, help="epochs without validation gain before stopping")
     parser.add_argument(
