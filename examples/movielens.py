@@ -27,7 +27,18 @@ python examples/movielens.py [--data-dir DIR] [--variant ml-1m|ml-100k] [--task 
   `logs/` (`tensorboard --logdir OUT/logs`).
 
 Without `--data-dir` the official GroupLens archive is downloaded (and cached
-by Keras). The defaults were chosen on the validation part of ML-1M.
+by Keras).
+
+Defaults (embedding 16, MLP 256-128-64 with dropout 0.3, embedding L2 1e-3,
+Adam 1e-3, batch 2048, learning rate x0.3 after each epoch without validation
+gain, early stopping with patience 3, at most 40 epochs) were chosen on the
+validation part of `ml-1m-users1-2999` (GroupLens ML-1M, ratings of users
+1-2999) only. Holdout results of the defaults there (2 CPU cores, shared):
+
+```
+python examples/movielens.py --data-dir ml-1m-users1-2999 --task regression   # RMSE 0.8627, 19 epochs, ~3.5 min
+python examples/movielens.py --data-dir ml-1m-users1-2999 --task binary       # AUC 0.8187, 17 epochs, ~3.5 min
+```
 """
 
 from __future__ import annotations
