@@ -225,25 +225,41 @@ class MaskedMeanPooling(keras.layers.Layer):
                 "`masked` should have one flag per field. "
                 f"Received: {len(self.masked)} flags for {len(self.field_lengths)} fields"
             )
-        columns = sum(self.field_lengths)
-        assignment = np.zeros((columns, len(self.field_lengths)), "float32")
-        assignment[np.arange(columns), np.repeat(np.arange(len(self.field_lengths)), self.field_lengths)] = 1.0
-        self._assignment = assignment
-        self._column_masked = np.repeat(self.masked, self.field_lengths)
-        self._identity = all(n == 1 for n in self.field_lengths) and not any(self.masked)
+        # A static plan of column segments: each run of consecutive plain single-level fields
+        # passes through as one segment; every other field is a segment pooled on its own.
+        # Splitting at static boundaries keeps the graph small (its gradient is one concat).
+        segments = []  # [columns, pooled, masked]
+        for length, is_masked in zip(self.field_lengths, self.masked, strict=True):
+            plain = length == 1 and not is_masked
+            if plain and segments and not segments[-1][1]:
+                segments[-1][0] += 1
+            else:
+                segments.append([length, not plain, is_masked])
+        self._segments = [tuple(s) for s in segments]
+        self._split_at = np.cumsum([s[0] for s in segments])[:-1].tolist()
+        self._identity = len(segments) == 1 and not segments[0][1]
 
     def call(self, inputs):
         embeddings, ids = inputs
         if self._identity:
             return embeddings
-        dtype = embeddings.dtype
-        is_token = ops.not_equal(ops.cast(ids, "int32"), 0)
-        mask = ops.cast(ops.logical_or(is_token, ops.convert_to_tensor(~self._column_masked)), dtype)
-        assignment = ops.cast(ops.convert_to_tensor(self._assignment), dtype)
-        count = ops.matmul(mask, assignment)  # (batch, fields)
-        per_column = ops.matmul(ops.maximum(count, 1.0), ops.transpose(assignment))  # (batch, columns)
-        weights = mask / per_column
-        return ops.einsum("bcd,cf->bfd", embeddings * ops.expand_dims(weights, -1), assignment)
+        if self._split_at:
+            embedding_parts = ops.split(embeddings, self._split_at, axis=1)
+            id_parts = ops.split(ids, self._split_at, axis=1)
+        else:
+            embedding_parts, id_parts = [embeddings], [ids]
+        pooled = []
+        for (_, pool, is_masked), part, part_ids in zip(self._segments, embedding_parts, id_parts, strict=True):
+            if not pool:
+                pooled.append(part)
+            elif is_masked:
+                weights = ops.cast(ops.not_equal(part_ids, 0), part.dtype)
+                total = ops.sum(part * ops.expand_dims(weights, -1), axis=1, keepdims=True)
+                count = ops.maximum(ops.sum(weights, axis=1, keepdims=True), 1.0)
+                pooled.append(total / ops.expand_dims(count, -1))
+            else:
+                pooled.append(ops.mean(part, axis=1, keepdims=True))
+        return pooled[0] if len(pooled) == 1 else ops.concatenate(pooled, axis=1)
 
     def compute_output_shape(self, input_shape):
         emb_shape = input_shape[0]
