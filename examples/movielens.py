@@ -87,12 +87,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--embedding-l2", type=float, default=1e-3, help="L2 penalty on embeddings and 1st-order weights"
     )
     parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--patience", type=int, default=3, help="epochs without validation gain before stopping")
+    parser.add_argument("--patience", type=int, default=4, help="epochs without validation gain before stopping")
     parser.add_argument(
-        "--lr-decay", type=float, default=0.3, help="learning-rate factor after an epoch without validation gain"
+        "--lr-decay", type=float, default=0.3, help="learning-rate factor after --lr-patience epochs without gain"
     )
+    parser.add_argument("--lr-patience", type=int, default=2, help="epochs without validation gain before decay")
     args = parser.parse_args(argv)
-    for name in ("epochs", "batch_size", "embedding_dim", "patience"):
+    for name in ("epochs", "batch_size", "embedding_dim", "patience", "lr_patience"):
         if getattr(args, name) < (0 if name == "patience" else 1):
             parser.error(f"--{name.replace('_', '-')} should be positive. Received: {getattr(args, name)}")
     if not 0 < args.lr_decay <= 1:
@@ -207,7 +208,9 @@ def main(argv=None) -> dict:
     ]
     if args.lr_decay < 1:
         callbacks.append(
-            keras.callbacks.ReduceLROnPlateau(monitor, factor=args.lr_decay, patience=1, mode=mode, min_lr=1e-5)
+            keras.callbacks.ReduceLROnPlateau(
+                monitor, factor=args.lr_decay, patience=args.lr_patience, cooldown=1, mode=mode, min_lr=1e-5
+            )
         )
     history = model.fit(
         train_ds, validation_data=val_ds, epochs=args.epochs, callbacks=callbacks, verbose=verbose, shuffle=False
