@@ -63,6 +63,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -206,6 +207,23 @@ def holdout_metric(task: str, labels, predictions) -> dict:
     return {"metric": "rmse", "value": float(np.sqrt(np.mean((predictions - labels) ** 2)))}
 
 
+GATED = False  # set in a worker run by the driver: timed sections wait for its "go"
+
+
+def gate() -> None:
+    """Before a timed section: tell the driver, wait until it lets this process run alone."""
+    if GATED:
+        print("GATE", flush=True)
+        if sys.stdin.readline().strip() != "go":
+            sys.exit("benchmark driver went away")
+
+
+def release() -> None:
+    """After a timed section: hand the machine back to the driver."""
+    if GATED:
+        print("DONE", flush=True)
+
+
 def _cpu_seconds() -> float:
     """CPU time of this process, all threads (user + system)."""
     t = os.times()
@@ -221,12 +239,14 @@ def epoch_timer():
             self.seconds, self.cpu_seconds = [], []
 
         def on_epoch_begin(self, epoch, logs=None):
+            gate()
             self._cpu = _cpu_seconds()
             self._start = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
             self.seconds.append(time.perf_counter() - self._start)
             self.cpu_seconds.append(_cpu_seconds() - self._cpu)
+            release()
 
     return EpochTimer()
 
@@ -245,15 +265,19 @@ def train_summary(timer, rows: int) -> dict:
 
 def time_inference(predict, rows: int, repeats: int, prefix: str = "infer") -> dict:
     """Calls `predict()` once to warm up, then `repeats` times; examples/sec of the median call."""
+    gate()
     t0 = time.perf_counter()
     predictions = predict()
     first = time.perf_counter() - t0
+    release()
     seconds, cpu = [], []
     for _ in range(repeats):
+        gate()
         c0, t0 = _cpu_seconds(), time.perf_counter()
         predict()
         seconds.append(time.perf_counter() - t0)
         cpu.append(_cpu_seconds() - c0)
+        release()
     return {
         "predictions": predictions,
         f"{prefix}_first_s": first,
@@ -419,6 +443,8 @@ RUNNERS.update(deepctr=run_deepctr, keras_baseline=run_keras_baseline)
 
 def worker(args) -> None:
     """Runs one contender in this process and prints one `RESULT {json}` line."""
+    global GATED
+    GATED = args.gated
     import tensorflow as tf  # noqa: F401 - imported first so the baseline RSS includes it
 
     rss_framework = rss_mb("VmRSS")
@@ -462,10 +488,83 @@ def _parse(out: subprocess.CompletedProcess, what: str) -> dict:
     raise RuntimeError(f"{what} failed (exit {out.returncode}):\n{tail}")
 
 
-def run_contender(name: str, args, extra: list[str] | None = None) -> dict:
+def _worker_command(name: str, args, extra: list[str] | None = None) -> list[str]:
     cmd = [str(args.python), str(Path(__file__).resolve()), "--worker", name, "--arrays", str(args.arrays)]
     cmd += ["--epochs", str(args.epochs), "--task", args.task, "--seed", str(args.seed)]
-    cmd += ["--infer-repeats", str(args.infer_repeats), *(extra or [])]
+    return cmd + ["--infer-repeats", str(args.infer_repeats), *(extra or [])]
+
+
+class _Worker:
+    """A contender's process, driven section by section through its stdin/stdout."""
+
+    def __init__(self, name: str, args):
+        self.name, self.result, self.loads = name, None, []
+        self.stderr = tempfile.TemporaryFile("w+")
+        self.proc = subprocess.Popen(
+            [*_worker_command(name, args), "--gated"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
+            env=_env(),
+        )
+
+    def _fail(self, what: str):
+        self.proc.kill()
+        self.stderr.seek(0)
+        tail = "\n".join(self.stderr.read().splitlines()[-25:])
+        raise RuntimeError(f"{self.name}: {what} (exit {self.proc.poll()}):\n{tail}")
+
+    def wait_for(self, *events: str) -> str:
+        for line in self.proc.stdout:
+            if line.startswith("RESULT "):
+                self.result = json.loads(line[len("RESULT ") :])
+                return "RESULT"
+            if line.strip() in events:
+                return line.strip()
+        self.proc.wait()
+        self._fail("exited early")
+
+    def run_section(self) -> bool:
+        """Lets the worker run its next timed section alone; False once it has reported."""
+        self.loads.append(os.getloadavg()[0])
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+        if self.wait_for("DONE") != "DONE":
+            self._fail("reported in the middle of a timed section")
+        # Its untimed work up to the next timed section runs alone too.
+        return self.wait_for("GATE") == "GATE"
+
+
+def run_interleaved(names: list[str], args) -> dict[str, dict]:
+    """Runs the contenders side by side, one timed section (an epoch, an inference pass) at a time.
+
+    All processes start together (imports, data, model: untimed), then the driver lets them
+    run in turn, one epoch or inference pass each, so that every epoch of one contender is
+    timed next to an epoch of every other: a change of machine load hits them alike.
+    """
+    workers = [_Worker(name, args) for name in names]
+    try:
+        active = [w for w in workers if w.wait_for("GATE") == "GATE"]
+        while active:
+            active = [w for w in active if w.run_section()]
+        for w in workers:
+            if w.proc.wait(timeout=args.timeout) != 0 or w.result is None:
+                w._fail("failed")
+    finally:
+        for w in workers:
+            if w.proc.poll() is None:
+                w.proc.kill()
+    results = {}
+    for w in workers:
+        w.result["loadavg_1min_per_section"] = w.loads
+        w.result["loadavg_1min_before"] = median(w.loads)
+        results[w.name] = w.result
+    return results
+
+
+def run_contender(name: str, args, extra: list[str] | None = None) -> dict:
+    cmd = _worker_command(name, args, extra)
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=args.timeout)
@@ -494,7 +593,20 @@ def summarize(runs: dict[str, list[dict]]) -> dict:
         for name, rs in runs.items():
             # In-run ratios: repeat i of the contender against repeat i of DeepCTR.
             pairs = list(zip(rs, ref, strict=True))
+            # Epoch e of the contender and epoch e of DeepCTR ran back to back: ratio of their speeds.
+            epoch_ratios = [
+                (b_s / a_s) * (a["rows_train"] / b["rows_train"])
+                for a, b in pairs
+                for a_s, b_s in zip(a["epoch_seconds"][1:], b["epoch_seconds"][1:], strict=True)
+            ]
+            infer_ratios = [
+                b_s / a_s for a, b in pairs for a_s, b_s in zip(a["infer_seconds"], b["infer_seconds"], strict=True)
+            ]
             summary[name]["vs_" + REFERENCE] = {
+                "train_epoch_pairs": median(epoch_ratios),
+                "infer_pass_pairs": median(infer_ratios),
+                "train_epoch_pair_ratios": epoch_ratios,
+                "infer_pass_pair_ratios": infer_ratios,
                 "train": median([a["train_ex_per_s"] / b["train_ex_per_s"] for a, b in pairs]),
                 "train_cpu": median([b["train_cpu_us_per_ex"] / a["train_cpu_us_per_ex"] for a, b in pairs]),
                 "infer": median([a["infer_ex_per_s"] / b["infer_ex_per_s"] for a, b in pairs]),
@@ -525,8 +637,8 @@ def format_table(summary: dict, args) -> str:
 
         predict = f"{s['predict_ex_per_s']:,.0f}" if s.get("predict_ex_per_s") else "-"
         lines.append(
-            f"| {name} | {s['train_ex_per_s']:,.0f} | {x('train')} | {s['train_cpu_us_per_ex']:.2f} | "
-            f"{s['infer_ex_per_s']:,.0f} | {x('infer')} | {predict} | {s['peak_rss_mb']:,.0f} | {x('peak_rss')} | "
+            f"| {name} | {s['train_ex_per_s']:,.0f} | {x('train_epoch_pairs')} | {s['train_cpu_us_per_ex']:.2f} | "
+            f"{s['infer_ex_per_s']:,.0f} | {x('infer_pass_pairs')} | {predict} | {s['peak_rss_mb']:,.0f} | {x('peak_rss')} | "
             f"{s['value']:.4f} | {s['first_epoch_s']:.1f} |"
         )
     return "\n".join(lines)
@@ -572,7 +684,7 @@ def parse_args(argv=None):
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="MovieLens 1M folder (ratings/users/movies.dat)")
     p.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
     p.add_argument("--repeats", type=int, default=3, help="runs of each contender, alternating (default 3)")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs (default 4; 2 with --scaling)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default 5; 2 with --scaling)")
     p.add_argument("--task", choices=("regression", "binary"), default="regression", help="RMSE or AUC (rating>=4)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--infer-repeats", type=int, default=5, help="timed inference passes over the holdout")
@@ -587,10 +699,11 @@ def parse_args(argv=None):
     p.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)
     p.add_argument("--arrays", type=Path, default=RESULTS / "movielens_arrays.npz", help=argparse.SUPPRESS)
     p.add_argument("--synthetic-rows", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--gated", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--infer-jit", choices=("auto", "on", "off"), default="auto", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.epochs is None:
-        args.epochs = 2 if args.scaling else 4
+        args.epochs = 2 if args.scaling else 5
     return args
 
 
@@ -618,8 +731,9 @@ def main(argv=None) -> None:
         load_encode = prepare_arrays(args)
         runs = {name: [] for name in args.contenders}
         for repeat in range(args.repeats):
+            results = run_interleaved(list(args.contenders), args)
             for name in args.contenders:
-                r = run_contender(name, args)
+                r = results[name]
                 r["repeat"] = repeat
                 runs[name].append(r)
                 predict = f" (predict() {r['predict_ex_per_s']:>9,.0f})" if "predict_ex_per_s" in r else ""
@@ -637,8 +751,8 @@ def main(argv=None) -> None:
         print()
         print(table)
         print(
-            f"\n'x DeepCTR': median over the {args.repeats} repeats of contender / DeepCTR, each pair run "
-            "back to back in this invocation.\n"
+            "\n'x DeepCTR': median, over every pair of epochs (after the first) and of inference passes that "
+            "ran back to back in this invocation, of the contender's speed / DeepCTR's.\n"
             f"load + encode (project loader + FeatureEncoder): first {load_encode['first_s']:.2f} s, "
             f"median {load_encode['median_s']:.2f} s\n"
             f"1-min load average: start {machine['loadavg_start'][0]:.1f}, median before each run "
