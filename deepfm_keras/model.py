@@ -263,7 +263,8 @@ def combine_parts(parts: Sequence, *, task: str = "binary", name: str = "combine
     """Combines part outputs `(batch, 1)` with a learned `Dense(1)` and the task's activation.
 
     The Dense's kernel holds one contribution weight per part, in the order of
-    `parts`; its bias is the model's global bias. The output layer
+    `parts`, initialised to 1 (the plain sum of the DeepFM paper); its bias is
+    the model's global bias. The output layer
     `prediction` applies sigmoid (`task="binary"`) or identity
     (`task="regression"`) in float32.
 
@@ -287,7 +288,8 @@ def combine_parts(parts: Sequence, *, task: str = "binary", name: str = "combine
     if task not in TASKS:
         raise ValueError(f"`task` should be one of {sorted(TASKS)}. Received: task={task!r}")
     stacked = keras.layers.Concatenate(axis=1, name="parts")(list(parts))
-    logit = keras.layers.Dense(1, name=name)(stacked)
+    # Ones: the model starts as DeepFM's plain sum of its parts, and learns the weights from there.
+    logit = keras.layers.Dense(1, kernel_initializer="ones", name=name)(stacked)
     return keras.layers.Activation(TASKS[task], dtype="float32", name="prediction")(logit)
 
 
