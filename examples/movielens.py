@@ -65,7 +65,8 @@ from deepfm_keras import (  # noqa: E402
     make_dataset,
 )
 from deepfm_keras.datasets.movielens import load_movielens  # noqa: E402
-from deepfm_keras.distribute import prepare_dataset  # noqa: E402
+from deepfm_keras.distribute import is_chief  # noqa: E402
+from deepfm_keras.training import fit  # noqa: E402
 
 CATEGORICAL = ["user_id", "movie_id", "gender", "age", "occupation", "zip", "zip_prefix"]
 MULTI_CATEGORICAL = {"genres": "|"}
@@ -197,8 +198,8 @@ def main(argv=None) -> dict:
             loss, metric, monitor, mode = "binary_crossentropy", keras.metrics.AUC(name="auc"), "val_auc", "max"
         model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss=loss, metrics=[metric])
 
-    train_ds = prepare_dataset(make_dataset(x_train, y_train, batch_size=args.batch_size, seed=args.seed), strategy)
-    val_ds = prepare_dataset(make_dataset(x_val, y_val, batch_size=8192, shuffle=False), strategy)
+    train_ds = make_dataset(x_train, y_train, batch_size=args.batch_size, seed=args.seed)
+    val_ds = make_dataset(x_val, y_val, batch_size=8192, shuffle=False)
     log_dir = out / "logs"
     contributions = ContributionLogger(log_dir, validation_data={k: v[:2048] for k, v in x_val.items()})
     timer = TrainTimer()
@@ -214,8 +215,15 @@ def main(argv=None) -> dict:
                 monitor, factor=args.lr_decay, patience=args.lr_patience, cooldown=1, mode=mode, min_lr=1e-5
             )
         )
-    history = model.fit(
-        train_ds, validation_data=val_ds, epochs=args.epochs, callbacks=callbacks, verbose=verbose, shuffle=False
+    # training.fit is model.fit, or the same loop over strategy.run under MultiWorkerMirroredStrategy.
+    history = fit(
+        model,
+        train_ds,
+        validation_data=val_ds,
+        epochs=args.epochs,
+        callbacks=callbacks,
+        strategy=strategy,
+        verbose=verbose,
     )
 
     pred = model.predict(make_dataset(x_test, batch_size=8192, shuffle=False), verbose=0).reshape(-1)
@@ -238,11 +246,12 @@ def main(argv=None) -> dict:
         "replicas": strategy.num_replicas_in_sync,
         "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()},
     }
-    model.save(out / "model.keras")
-    encoder.save(out / "encoder.json")
-    with open(out / "metrics.json", "w", encoding="utf-8") as f:
-        json.dump(metrics, f, indent=2)
-        f.write("\n")
+    if is_chief(strategy):  # under multi-worker training only the chief writes the shared outputs
+        model.save(out / "model.keras")
+        encoder.save(out / "encoder.json")
+        with open(out / "metrics.json", "w", encoding="utf-8") as f:
+            json.dump(metrics, f, indent=2)
+            f.write("\n")
 
     holdout = ", ".join(f"{k} {v:.4f}" for k, v in metrics["holdout"].items())
     parts = ", ".join(f"{k} {v:+.3f}" for k, v in metrics["contribution"].items())
