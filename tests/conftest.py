@@ -7,6 +7,9 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+# Scripts that tests run in subprocesses, not test modules (doctest collection would import them).
+collect_ignore = ["workers"]
+
 
 def shared_data_path() -> Path:
     """The shared real datasets: $DEEPFM_SHARED_DATA, else ../shared/data beside the repo."""
