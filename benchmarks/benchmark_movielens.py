@@ -684,7 +684,7 @@ def parse_args(argv=None):
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="MovieLens 1M folder (ratings/users/movies.dat)")
     p.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
     p.add_argument("--repeats", type=int, default=3, help="runs of each contender, alternating (default 3)")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs (default 5; 2 with --scaling)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default 5; 3 with --scaling)")
     p.add_argument("--task", choices=("regression", "binary"), default="regression", help="RMSE or AUC (rating>=4)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--infer-repeats", type=int, default=5, help="timed inference passes over the holdout")
@@ -703,7 +703,7 @@ def parse_args(argv=None):
     p.add_argument("--infer-jit", choices=("auto", "on", "off"), default="auto", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.epochs is None:
-        args.epochs = 2 if args.scaling else 5
+        args.epochs = 3 if args.scaling else 5
     return args
 
 
