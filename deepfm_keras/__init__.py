@@ -11,6 +11,7 @@ from deepfm_keras.features import (
     spec_from_dicts,
     spec_to_dicts,
 )
+from deepfm_keras.inference import batch_predict
 from deepfm_keras.model import (
     build_deep,
     build_deepfm,
@@ -32,6 +33,7 @@ __all__ = [
     "MultiCategoricalFeature",
     "NumericFeature",
     "__version__",
+    "batch_predict",
     "build_deep",
     "build_deepfm",
     "build_field_embeddings",
