@@ -68,7 +68,7 @@ from deepfm_keras import (  # noqa: E402
 )
 from deepfm_keras.datasets.movielens import load_movielens  # noqa: E402
 from deepfm_keras.distribute import is_chief  # noqa: E402
-from deepfm_keras.training import fit  # noqa: E402
+from deepfm_keras.training import fit, make_callbacks  # noqa: E402
 
 CATEGORICAL = ["user_id", "movie_id", "gender", "age", "occupation", "zip", "zip_prefix"]
 MULTI_CATEGORICAL = {"genres": "|"}
@@ -203,14 +203,17 @@ def main(argv=None) -> dict:
     train_ds = make_dataset(x_train, y_train, batch_size=args.batch_size, seed=args.seed)
     val_ds = make_dataset(x_val, y_val, batch_size=8192, shuffle=False)
     log_dir = out / "logs"
-    contributions = ContributionLogger(log_dir, validation_data={k: v[:2048] for k, v in x_val.items()})
+    # TensorBoard + ContributionLogger under log_dir, and early stopping that restores the best weights.
+    callbacks = make_callbacks(
+        log_dir=log_dir,
+        contribution_data={k: v[:2048] for k, v in x_val.items()},
+        early_stopping_patience=args.patience,
+        monitor=monitor,
+        strategy=strategy,
+    )
+    contributions = next(c for c in callbacks if isinstance(c, ContributionLogger))
     timer = TrainTimer()
-    callbacks = [
-        keras.callbacks.EarlyStopping(monitor, mode=mode, patience=args.patience, restore_best_weights=True),
-        keras.callbacks.TensorBoard(log_dir),
-        contributions,
-        timer,
-    ]
+    callbacks.append(timer)
     if args.lr_decay < 1:
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(
