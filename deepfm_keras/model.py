@@ -17,10 +17,12 @@ An FM-only model is `combine_parts([fm_1d, fm_2d])` over the same inputs.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import keras
 
+from deepfm_keras import optimizers
 from deepfm_keras.features import (
     CategoricalFeature,
     MultiCategoricalFeature,
@@ -40,6 +42,55 @@ TASKS = {"binary": "sigmoid", "regression": "linear"}
 PART_NAMES = ("fm_1d", "fm_2d", "deep")
 
 
+# A stock Keras optimizer updates every row of every table (and of its slots) at every step: warn past this size.
+_DENSE_UPDATE_WARN_PARAMS = 4_000_000
+
+
+@keras.saving.register_keras_serializable(package="deepfm_keras")
+class DeepFMModel(keras.Model):
+    """The functional model `build_deepfm` returns: `compile` resolves optimizer names to row-sparse ones.
+
+    `compile(optimizer="adam")` (or `"adagrad"`, `"rowwise_adagrad"`,
+    `"sgd"`, `"ftrl"`) gets the matching optimizer of
+    `deepfm_keras.optimizers`, whose table updates touch only the rows a batch
+    looks up; an optimizer instance is used as given. Everything else is a
+    plain functional `keras.Model`: it saves and loads as a `.keras` file,
+    and `keras.Model(model.input, ...)` builds sub-models from its layers.
+
+    Example:
+
+    >>> model = build_deepfm([CategoricalFeature("u", 10)], embedding_dim=4, hidden_units=(8,))
+    >>> model.compile(optimizer="adam", loss="binary_crossentropy")
+    >>> type(model.optimizer).__name__
+    'LazyAdam'
+    """
+
+    def compile(self, optimizer="rmsprop", **kwargs):
+        optimizer = optimizers.get(optimizer)
+        if not isinstance(optimizer, optimizers.RowSparseOptimizer):
+            table_params = sum(
+                int(w.shape[0]) * int(w.shape[1])
+                for w in self.trainable_weights
+                if getattr(w, optimizers.ROW_SPARSE_ATTRIBUTE, False)
+            )
+            if table_params >= _DENSE_UPDATE_WARN_PARAMS:
+                warnings.warn(
+                    f"{type(optimizer).__name__} updates all {table_params:,} embedding parameters (and its slots) "
+                    "at every step. deepfm_keras.optimizers (LazyAdam, SparseAdagrad, RowWiseAdagrad, SparseSGD, "
+                    "SparseFtrl) update only the rows a batch looks up.",
+                    stacklevel=2,
+                )
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras skips restoring the compile state of a model whose `compile` is overridden; ours only
+        # resolves names, so restore it as Keras does for a plain model (optimizer state included).
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+
 def _check_embedding_dim(embedding_dim) -> int:
     if isinstance(embedding_dim, bool) or not isinstance(embedding_dim, int) or embedding_dim < 1:
         raise ValueError(f"`embedding_dim` should be a positive integer. Received: embedding_dim={embedding_dim!r}")
@@ -49,9 +100,10 @@ def _check_embedding_dim(embedding_dim) -> int:
 def build_inputs(feature_spec) -> dict[str, keras.KerasTensor]:
     """Creates one `keras.Input` per feature, named after it.
 
-    Numeric features are float32 `(batch, 1)`, categorical int32 `(batch, 1)`
-    (a `(batch,)` array is accepted by the model too), multi-categorical int32
-    `(batch, max_len)`.
+    Numeric features are float32 `(batch, 1)`, categorical int64 `(batch, 1)`
+    (a `(batch,)` array is accepted by the model too), multi-categorical int64
+    `(batch, max_len)`. Ids are int64 from the input to the table lookup, so
+    an id >= 2^31 never wraps onto another row; int32 ids are accepted too.
 
     Args:
         feature_spec: list of features (see `deepfm_keras.features`).
@@ -70,9 +122,9 @@ def build_inputs(feature_spec) -> dict[str, keras.KerasTensor]:
         if isinstance(feature, NumericFeature):
             inputs[feature.name] = keras.Input(shape=(1,), name=feature.name, dtype="float32")
         elif isinstance(feature, CategoricalFeature):
-            inputs[feature.name] = keras.Input(shape=(1,), name=feature.name, dtype="int32")
+            inputs[feature.name] = keras.Input(shape=(1,), name=feature.name, dtype="int64")
         else:
-            inputs[feature.name] = keras.Input(shape=(feature.max_len,), name=feature.name, dtype="int32")
+            inputs[feature.name] = keras.Input(shape=(feature.max_len,), name=feature.name, dtype="int64")
     return inputs
 
 
@@ -358,7 +410,7 @@ def build_deepfm(
     fm_2d = build_second_order(embeddings)
     deep = build_deep(embeddings, hidden_units=hidden_units, dropout=dropout, kernel_regularizer=dense_reg)
     outputs = combine_parts([fm_1d, fm_2d, deep], task=task)
-    return keras.Model(inputs=inputs, outputs=outputs, name=name)
+    return DeepFMModel(inputs=inputs, outputs=outputs, name=name)
 
 
 def part_models(model: keras.Model) -> dict[str, keras.Model]:

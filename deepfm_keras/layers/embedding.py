@@ -6,7 +6,10 @@ from collections.abc import Sequence
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
+
+from deepfm_keras.optimizers import mark_row_sparse
 
 
 def _positive_int_list(name: str, values, minimum: int = 1) -> list[int]:
@@ -106,7 +109,19 @@ class CategoricalEmbedding(keras.layers.Layer):
     of the input belongs to one field (`field_lengths[f]` columns for field
     `f`); an id outside `[0, vocabulary_size)`, negative or too large, is read
     from its field's out-of-range row, so it can never reach another id's
-    (or another field's) embedding. One gather serves all fields.
+    (or another field's) embedding. Ids and row numbers are int64 all the way,
+    so an id >= 2^31 (hashed logs have them) never wraps onto another row.
+
+    One gather serves all fields, and it reads only the rows the batch asks
+    for: its gradient is row-sparse (`tf.IndexedSlices`), which the optimizers
+    of `deepfm_keras.optimizers` apply to those rows only (a step costs what
+    the batch costs, not what the table costs). The table is marked
+    row-sparse for them (`deepfm_keras.optimizers.mark_row_sparse`). For the
+    same reason `embeddings_regularizer` is applied to the distinct rows a
+    batch looks up (its penalty is added with `add_loss`), not to the whole
+    table: the gradient of `l2 * sum(table ** 2)` would be table-sized at
+    every step. Under a mixed precision policy the table stays float32 and
+    only the looked-up rows are cast.
 
     Input shape: `(batch, sum(field_lengths))` int.
     Output shape: `(batch, sum(field_lengths), output_dim)`.
@@ -117,7 +132,8 @@ class CategoricalEmbedding(keras.layers.Layer):
             single-level field, `max_len` for a multi-level one).
         output_dim: embedding size.
         embeddings_initializer: initializer of the fused table.
-        embeddings_regularizer: optional regularizer of the fused table.
+        embeddings_regularizer: optional regularizer of the rows a batch
+            looks up (each distinct row counted once per step).
 
     Example:
 
@@ -147,32 +163,41 @@ class CategoricalEmbedding(keras.layers.Layer):
         self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
         self.embeddings_regularizer = keras.regularizers.get(embeddings_regularizer)
         sizes = np.asarray(self.vocabulary_sizes, "int64")
-        offsets = np.concatenate([[0], np.cumsum(sizes + 1)[:-1]])
-        self._column_vocab = np.repeat(sizes, self.field_lengths).astype("int32")
-        self._column_offset = np.repeat(offsets, self.field_lengths).astype("int32")
+        offsets = np.concatenate([[0], np.cumsum(sizes + 1)[:-1]]).astype("int64")
+        self._column_vocab = np.repeat(sizes, self.field_lengths)
+        self._column_offset = np.repeat(offsets, self.field_lengths)
         self.table_size = int(np.sum(sizes + 1))
 
     def build(self, input_shape):
         columns = sum(self.field_lengths)
         if input_shape[-1] is not None and input_shape[-1] != columns:
             raise ValueError(f"CategoricalEmbedding expects {columns} id columns. Received: input_shape={input_shape}")
+        # autocast=False: under mixed precision only the looked-up rows are cast, never the table.
         self.embeddings = self.add_weight(
             name="embeddings",
             shape=(self.table_size, self.output_dim),
             initializer=self.embeddings_initializer,
-            regularizer=self.embeddings_regularizer,
+            autocast=False,
         )
+        mark_row_sparse(self.embeddings)
 
     def table_indices(self, ids):
-        """Maps ids `(batch, columns)` to rows of the fused table (out-of-range ids to their field's extra row)."""
-        ids = ops.cast(ids, "int32")
+        """Maps ids `(batch, columns)` to int64 rows of the fused table (out-of-range ids to their field's extra row)."""
+        ids = ops.cast(ids, "int64")
         vocab = ops.convert_to_tensor(self._column_vocab)
         offset = ops.convert_to_tensor(self._column_offset)
         in_range = ops.logical_and(ops.greater_equal(ids, 0), ops.less(ids, vocab))
         return offset + ops.where(in_range, ids, vocab)
 
     def call(self, inputs):
-        return ops.take(self.embeddings, self.table_indices(inputs), axis=0)
+        indices = self.table_indices(inputs)
+        # tf.gather on the variable itself reads only the rows asked for (ResourceGather); ops.take would read
+        # the whole table first (and copy it, once sparse updates have put the variable in copy-on-read mode).
+        rows = tf.gather(self.embeddings.value, indices)
+        if self.embeddings_regularizer is not None:
+            unique_rows, _ = tf.unique(tf.reshape(indices, [-1]))
+            self.add_loss(self.embeddings_regularizer(tf.gather(self.embeddings.value, unique_rows)))
+        return ops.cast(rows, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.output_dim,)
