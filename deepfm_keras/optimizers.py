@@ -44,9 +44,9 @@ Example:
 >>> model = build_deepfm([CategoricalFeature("user", 1000)], embedding_dim=4, hidden_units=(8,))
 >>> model.compile(optimizer=LazyAdam(0.01), loss="binary_crossentropy")
 >>> table = model.get_layer("embedding_categorical").embeddings
->>> before = np.array(table)
+>>> before = keras.ops.convert_to_numpy(table)
 >>> _ = model.train_on_batch({"user": np.array([[3], [5]])}, np.array([[1.0], [0.0]]))
->>> np.flatnonzero(np.any(np.array(table) != before, axis=1)).tolist()
+>>> np.flatnonzero(np.any(keras.ops.convert_to_numpy(table) != before, axis=1)).tolist()
 [3, 5]
 """
 
