@@ -1,7 +1,16 @@
 """DeepFM (Guo et al., IJCAI 2017) for native Keras 3 on TensorFlow."""
 
 from deepfm_keras.callbacks import ContributionLogger
+from deepfm_keras.data import make_dataset
 from deepfm_keras.distribute import get_strategy, global_batch_size
+from deepfm_keras.encoding import (
+    BucketizedColumn,
+    CategoricalColumn,
+    FeatureEncoder,
+    MultiCategoricalColumn,
+    NumericColumn,
+    canonical_string,
+)
 from deepfm_keras.features import (
     CategoricalFeature,
     MultiCategoricalFeature,
@@ -22,15 +31,18 @@ from deepfm_keras.model import (
     combine_parts,
     part_models,
 )
-from deepfm_keras.preprocessing import FeatureEncoder, canonical_string, make_dataset
-from deepfm_keras.serving import export_serving_model
+from deepfm_keras.serving import export_serving_model, load_model, predictions, request_to_frame, serving_request
 from deepfm_keras.version import __version__
 
 __all__ = [
+    "BucketizedColumn",
+    "CategoricalColumn",
     "CategoricalFeature",
     "ContributionLogger",
     "FeatureEncoder",
+    "MultiCategoricalColumn",
     "MultiCategoricalFeature",
+    "NumericColumn",
     "NumericFeature",
     "__version__",
     "batch_predict",
@@ -47,8 +59,12 @@ __all__ = [
     "field_order",
     "get_strategy",
     "global_batch_size",
+    "load_model",
     "make_dataset",
     "part_models",
+    "predictions",
+    "request_to_frame",
+    "serving_request",
     "spec_from_dicts",
     "spec_to_dicts",
 ]

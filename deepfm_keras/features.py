@@ -26,15 +26,23 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+# A name is kept exactly as the input name of the model and of the exported serving signature (TensorFlow
+# Serving's SignatureDef keys). A leading '_' cannot be exported (TensorFlow renames such an argument), so it
+# is refused here rather than silently renamed at export time.
+_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*$")
 
 
 def _check_name(name: Any) -> None:
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise ValueError(
-            "A feature `name` should be a non-empty string of letters, digits, "
-            f"'_', '.' or '-' that starts with a letter or '_'. Received: name={name!r}"
+            "A feature `name` should be a non-empty string of ASCII letters, digits, "
+            f"'_', '.' or '-' that starts with a letter. Received: name={name!r}"
         )
+
+
+def _argument_name(name: str) -> str:
+    """The Python argument name TensorFlow gives the name in a loaded signature (`user-id` -> `user_id`)."""
+    return name.replace("-", "_").replace(".", "_")
 
 
 def _check_int(feature: str, arg: str, value: Any, minimum: int) -> None:
@@ -233,6 +241,12 @@ def normalize_spec(spec: Any) -> list[Feature]:
             )
         if entry.name in seen:
             raise ValueError(f"Duplicate feature name '{entry.name}' in `feature_spec`.")
+        clash = [name for name in seen if _argument_name(name) == _argument_name(entry.name)]
+        if clash:
+            raise ValueError(
+                f"Feature names '{clash[0]}' and '{entry.name}' differ only in '-', '.' and '_': a loaded "
+                "TensorFlow signature takes both as the same argument name. Rename one of them."
+            )
         seen.add(entry.name)
         features.append(entry)
     if not features:

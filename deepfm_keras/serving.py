@@ -1,68 +1,101 @@
-"""Export of a trained model with its encoder as one SavedModel that reads RAW features.
+"""The serving artifact: one SavedModel that takes RAW features, plus loading and request helpers.
 
 ```python
-model.fit(encoder.transform(train_df), y)
-export_serving_model(model, encoder, "serving/1")
-# TensorFlow Serving, or in any TensorFlow process (no deepfm_keras needed):
-serve = tf.saved_model.load("serving/1").signatures["serving_default"]
-serve(user_id=tf.constant([3, 99999], tf.int64), gender=tf.constant(["F", "M"]),
-      genres=tf.constant(["Action|Comedy", ""]), year=tf.constant([1995.0, 1980.0], tf.float64))
-# -> {"prediction": float32 (2,)}
+export_serving_model(model, encoder, "serving/deepfm/1")   # a TensorFlow Serving version folder
+serve = tf.saved_model.load("serving/deepfm/1").signatures["serving_default"]
+request = serving_request(df, encoder)                     # DataFrame / list of dicts -> {name: array}
+scores = serve(**{k: tf.constant(v) for k, v in request.items()})["prediction"]
 ```
 
 The `serving_default` signature takes one `(batch,)` tensor per encoder
-column and rebuilds `FeatureEncoder.transform` in TensorFlow ops, exactly as
-documented in `deepfm_keras.preprocessing`:
+column, named exactly as the column (`user-id` stays `user-id` in the
+SignatureDef that TensorFlow Serving reads; a loaded signature called from
+Python also accepts the argument name `user_id`), and runs
+`FeatureEncoder.encode`, the same encoding layers as `transform` and the
+`tf.data` pipeline, then the model. Request dtypes:
 
-- numeric columns: float64, `(x - mean) / std` in float64, then float32; NaN
-  becomes 0.0 (the mean). An infinite value, or one whose standardised value
-  overflows float32, rejects the request with an error naming the column (the
-  encoder raises on infinite values too).
-- categorical columns: int64 when every vocabulary key is the canonical string
-  of an integer (ids as they appear in the logs, e.g. `user_id`; not `"02138"`,
-  whose leading zero an int would lose), otherwise string; override
-  with `id_dtypes={"col": "string"}`. Values are looked up in a
-  `tf.lookup.StaticHashTable` of the fitted vocabulary (`key i -> id i + 2`);
-  unseen values and `""` go to the OOV id 1.
-- multi-categorical columns: the unsplit string (`"Action|Comedy"`), split on
-  the column's separator, tokens stripped of ASCII whitespace, empty tokens
-  dropped, looked up like categorical values, the first `max_len` ids kept and
-  padded with 0; `""` is the empty list.
+- numeric and bucketised columns: float64 (NaN is missing);
+- categorical columns: `encoder.input_dtypes[col]`: int64 when every value
+  seen at fit time was an integer (ids as they appear in the logs), else
+  string; override with `id_dtypes={"col": "string"}`;
+- multi-level columns: the unsplit string (`"Action|Comedy"`; `""` is the
+  empty list).
 
-A request that lacks a column or has an unknown one is rejected by the
-signature itself (and by TensorFlow Serving) with an error naming it; so is a
-wrong dtype (the message names the input or its position). Columns of
-different lengths are rejected with an error naming the column. Send every
-column as a `(batch,)` tensor (TensorFlow does not always enforce that shape
-when a loaded signature is called directly; the row-count check catches a
-column of another size). The output `prediction` is the
-model's `(batch,)` score (a probability for a binary model).
+The output `prediction` is the model's `(batch,)` float32 score (a
+probability for a binary model). A second signature, `preprocess`, returns
+the encoded model inputs. A request that lacks a column, has an unknown one or
+a wrong dtype is rejected by the signature itself with an error naming it;
+columns of different lengths, and numeric values that cannot be encoded
+(infinite, or beyond float32 once transformed), with an error naming the
+column.
+
+The artifact is written with `keras.export.ExportArchive`: it holds the
+model's weights and the encoder's lookup tables, no optimizer state, and
+loads with `tf.saved_model.load`, with the TF1 loader TensorFlow Serving uses
+(`tf.compat.v1.saved_model.loader.load`), and with `saved_model_cli run`. It
+needs TensorFlow only, not `deepfm_keras`. The encoder's JSON is copied to
+`assets.extra/encoder.json` (TensorFlow Serving ignores that folder), so the
+artifact alone is enough to build requests: `serving_request(df, path)`.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+import numpy as np
+import pandas as pd
+
+from deepfm_keras.encoding import FeatureEncoder
 from deepfm_keras.features import MultiCategoricalFeature, normalize_spec
 
-_INT_KEY = re.compile(r"-?[1-9][0-9]{0,17}|0")  # the canonical form str(int) of an int64: no leading zeros
 OUTPUT_NAME = "prediction"
+ENCODER_ASSET = os.path.join("assets.extra", "encoder.json")
+_DTYPES = ("int64", "string")
 
 
-def _id_dtype(encoder, column: str, override: Mapping[str, str]) -> str:
-    if column in override:
-        dtype = override[column]
-        if dtype not in ("int64", "string"):
+def _as_encoder(encoder) -> FeatureEncoder:
+    encoder = getattr(encoder, "encoder", encoder)  # a CriteoReader carries its encoder
+    if isinstance(encoder, (str, os.PathLike)):
+        path = os.fspath(encoder)
+        encoder = FeatureEncoder.load(os.path.join(path, ENCODER_ASSET) if os.path.isdir(path) else path)
+    if not isinstance(encoder, FeatureEncoder):
+        raise ValueError(
+            f"`encoder` should be a fitted FeatureEncoder (or a CriteoReader). Received: {type(encoder).__name__}"
+        )
+    encoder._check_fitted()
+    return encoder
+
+
+def request_dtypes(encoder, id_dtypes: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The dtype of each raw input of the serving signature: "float64", "int64" or "string".
+
+    Args:
+        encoder: the fitted `FeatureEncoder`.
+        id_dtypes: overrides for categorical columns, name -> "int64" / "string".
+
+    Raises:
+        ValueError: naming a column that cannot take the requested dtype.
+
+    Example:
+
+    >>> enc = FeatureEncoder(numeric=["x"], categorical=["u"]).fit(pd.DataFrame({"x": [1.0], "u": [7]}))
+    >>> request_dtypes(enc), request_dtypes(enc, {"u": "string"})["u"]
+    ({'x': 'float64', 'u': 'int64'}, 'string')
+    """
+    encoder = _as_encoder(encoder)
+    dtypes = dict(encoder.input_dtypes)
+    for column, dtype in dict(id_dtypes or {}).items():
+        spec = encoder.column_specs.get(column)
+        if column not in encoder.categorical or dtypes.get(column) == "float64" or spec is None:
+            raise ValueError(f"`id_dtypes` names column '{column}', which is not a categorical column of the encoder.")
+        if dtype not in _DTYPES:
             raise ValueError(f"`id_dtypes['{column}']` should be 'int64' or 'string'. Received: {dtype!r}")
-        if dtype == "int64" and not all(_INT_KEY.fullmatch(k) for k in encoder.vocabularies[column]):
-            raise ValueError(f"Column '{column}' has non-integer vocabulary keys; it cannot be served as int64.")
-        return dtype
-    vocabulary = encoder.vocabularies[column]
-    if vocabulary and all(_INT_KEY.fullmatch(k) for k in vocabulary):
-        return "int64"
-    return "string"
+        if dtype == "int64" and dtypes[column] != "int64":
+            raise ValueError(f"Column '{column}' has non-integer values; it cannot be served as int64.")
+        dtypes[column] = dtype
+    return dtypes
 
 
 def _check_model_matches(model, encoder) -> None:
@@ -73,10 +106,9 @@ def _check_model_matches(model, encoder) -> None:
         raise ValueError("`model` should be a functional Keras model, e.g. from `build_deepfm`.") from None
     if not isinstance(input_dict, dict):
         raise ValueError("`model` should take a dict of inputs keyed by feature name, as `build_deepfm` builds.")
-    names = set(input_dict)
-    if names != set(expected):
+    if set(input_dict) != set(expected):
         raise ValueError(
-            f"The model's inputs {sorted(names)} do not match the encoder's columns {sorted(expected)}: "
+            f"The model's inputs {sorted(input_dict)} do not match the encoder's features {sorted(expected)}: "
             "export the model with the encoder it was trained with."
         )
     for name, feature in expected.items():
@@ -85,89 +117,6 @@ def _check_model_matches(model, encoder) -> None:
                 f"Input '{name}' of the model has {input_dict[name].shape[-1]} columns but the encoder's "
                 f"max_len is {feature.max_len}."
             )
-
-
-def _build_module(model, encoder, id_dtypes):
-    import tensorflow as tf
-
-    from deepfm_keras.preprocessing import FIRST_ID, OOV_ID, PAD_ID
-
-    specs = {}
-    for col in encoder.numeric:
-        specs[col] = tf.TensorSpec([None], tf.float64, name=col)
-    for col in encoder.categorical:
-        dtype = tf.int64 if _id_dtype(encoder, col, id_dtypes) == "int64" else tf.string
-        specs[col] = tf.TensorSpec([None], dtype, name=col)
-    for col in encoder.multi_categorical:
-        specs[col] = tf.TensorSpec([None], tf.string, name=col)
-
-    class ServingModule(tf.Module):
-        def __init__(self):
-            super().__init__(name="deepfm_serving")
-            self.model = model
-            self.tables = {}
-            for col in list(encoder.categorical) + list(encoder.multi_categorical):
-                vocabulary = list(encoder.vocabularies[col])
-                if not vocabulary:
-                    self.tables[col] = None
-                    continue
-                initializer = tf.lookup.KeyValueTensorInitializer(
-                    tf.constant(vocabulary, tf.string),
-                    tf.range(FIRST_ID, FIRST_ID + len(vocabulary), dtype=tf.int64),
-                )
-                self.tables[col] = tf.lookup.StaticHashTable(initializer, default_value=OOV_ID)
-
-        def lookup(self, col, keys):
-            table = self.tables[col]
-            if table is None:
-                return tf.fill(tf.shape(keys), tf.constant(OOV_ID, tf.int64))
-            return table.lookup(keys)
-
-        def encode(self, raw):
-            sizes = [tf.size(raw[col]) for col in specs]
-            first = next(iter(specs))
-            checks = [
-                tf.debugging.assert_equal(
-                    size, sizes[0], message=f"Feature `{col}` has a different number of rows than `{first}`"
-                )
-                for col, size in zip(specs, sizes, strict=True)
-            ]
-            with tf.control_dependencies(checks):
-                x = {}
-                for col in encoder.numeric:
-                    stats = encoder.numeric_stats[col]
-                    scaled = (raw[col] - stats["mean"]) / stats["std"]
-                    scaled = tf.cast(tf.where(tf.math.is_nan(scaled), tf.zeros_like(scaled), scaled), tf.float32)
-                    finite = tf.debugging.Assert(
-                        tf.reduce_all(tf.math.is_finite(scaled)),
-                        [f"Feature `{col}` holds an infinite value or one too large to standardise in float32."],
-                    )
-                    with tf.control_dependencies([finite]):
-                        x[col] = tf.reshape(scaled, [-1, 1])
-                for col in encoder.categorical:
-                    keys = raw[col]
-                    if keys.dtype != tf.string:
-                        keys = tf.strings.as_string(keys)
-                    x[col] = tf.reshape(tf.cast(self.lookup(col, keys), tf.int32), [-1, 1])
-                for col, sep in encoder.multi_categorical.items():
-                    width = encoder.max_lens[col]
-                    tokens = tf.strings.strip(tf.strings.split(raw[col], sep=sep))
-                    tokens = tf.ragged.boolean_mask(tokens, tf.not_equal(tokens, ""))
-                    ids = tf.ragged.map_flat_values(lambda t, c=col: self.lookup(c, t), tokens)[:, :width]
-                    dense = ids.to_tensor(default_value=PAD_ID, shape=[None, width])
-                    x[col] = tf.cast(dense, tf.int32)
-                return x
-
-        @tf.function(input_signature=[specs])
-        def serve(self, raw):
-            prediction = self.model(self.encode(raw), training=False)
-            return {OUTPUT_NAME: tf.reshape(tf.cast(prediction, tf.float32), [-1])}
-
-        @tf.function(input_signature=[specs])
-        def preprocess(self, raw):
-            return self.encode(raw)
-
-    return ServingModule()
 
 
 def export_serving_model(
@@ -179,53 +128,205 @@ def export_serving_model(
 ) -> str:
     """Writes a SavedModel whose `serving_default` takes raw features and returns predictions.
 
-    Preprocessing (the fitted encoder's vocabularies, OOV, scaling, splitting
-    and padding) and the model run in one TensorFlow graph; see the module
-    docstring for the request format. A second signature, `preprocess`,
-    returns the encoded model inputs (handy to check a deployment).
+    See the module docstring for the request format and what the artifact
+    holds. Only the model's weights and the encoder's tables are saved: no
+    optimizer state, whatever the model was compiled with.
 
     Args:
         model: a Keras model built from `encoder.feature_spec` (e.g. by
             `build_deepfm`).
-        encoder: the fitted `FeatureEncoder` the model was trained with.
+        encoder: the fitted `FeatureEncoder` the model was trained with (or
+            the `CriteoReader` whose encoder it was trained with).
         path: directory to write (a TensorFlow Serving version directory such
             as `models/deepfm/1`).
-        id_dtypes: optional dict categorical column -> `"int64"` or `"string"`,
-            the request dtype of that column (default: int64 when all its
-            vocabulary keys are integers).
+        id_dtypes: optional dict categorical column -> `"int64"` or
+            `"string"`, the request dtype of that column.
 
     Returns:
         `path` as a string.
 
     Raises:
         RuntimeError: if the encoder is not fitted.
-        ValueError: if the model's inputs do not match the encoder's columns.
+        ValueError: if the model's inputs do not match the encoder's features.
 
     Example:
 
     >>> export_serving_model(model, encoder, "/tmp/deepfm/1")  # doctest: +SKIP
     '/tmp/deepfm/1'
     """
+    import keras
     import tensorflow as tf
 
-    from deepfm_keras.preprocessing import FeatureEncoder
-
-    if not isinstance(encoder, FeatureEncoder):
-        raise ValueError(f"`encoder` should be a fitted FeatureEncoder. Received: {type(encoder).__name__}")
-    encoder._check_fitted()
-    id_dtypes = dict(id_dtypes or {})
-    unknown = [c for c in id_dtypes if c not in encoder.categorical]
-    if unknown:
-        raise ValueError(f"`id_dtypes` names column(s) {unknown} that are not categorical columns of the encoder.")
+    encoder = _as_encoder(encoder)
+    dtypes = request_dtypes(encoder, id_dtypes)
     _check_model_matches(model, encoder)
-    module = _build_module(model, encoder, id_dtypes)
+    specs = {name: tf.TensorSpec([None], getattr(tf, dtype), name=name) for name, dtype in dtypes.items()}
+    first = next(iter(specs))
+
+    def encode(raw):
+        sizes = {name: tf.size(raw[name]) for name in specs}
+        checks = [
+            tf.debugging.assert_equal(
+                size, sizes[first], message=f"Feature `{name}` has a different number of rows than `{first}`"
+            )
+            for name, size in sizes.items()
+        ]
+        with tf.control_dependencies(checks):
+            return encoder.encode({name: tf.identity(raw[name]) for name in specs})
+
+    def serve(raw):
+        prediction = model(encode(raw), training=False)
+        return {OUTPUT_NAME: tf.reshape(tf.cast(prediction, tf.float32), [-1])}
+
+    archive = keras.export.ExportArchive()
+    for layer in encoder.layers().values():
+        for part in layer if isinstance(layer, tuple) else (layer,):
+            archive.track(part)  # their lookup tables; the model's variables are tracked from the endpoints
+    archive.add_endpoint("serving_default", serve, input_signature=[specs])
+    archive.add_endpoint("preprocess", encode, input_signature=[specs])
     path = os.fspath(path)
-    tf.saved_model.save(
-        module,
-        path,
-        signatures={
-            "serving_default": module.serve.get_concrete_function(),
-            "preprocess": module.preprocess.get_concrete_function(),
-        },
-    )
+    archive.write_out(path, verbose=False)
+    os.makedirs(os.path.join(path, "assets.extra"), exist_ok=True)
+    encoder.save(os.path.join(path, ENCODER_ASSET))
     return path
+
+
+# --------------------------------------------------------------------------------------------- requests
+
+
+def _rows_frame(rows) -> pd.DataFrame:
+    if isinstance(rows, pd.DataFrame):
+        return rows
+    if isinstance(rows, Mapping):
+        return pd.DataFrame({k: list(v) if not np.isscalar(v) else [v] for k, v in rows.items()})
+    if isinstance(rows, Sequence) and not isinstance(rows, (str, bytes)) and all(isinstance(r, Mapping) for r in rows):
+        return pd.DataFrame.from_records(list(rows))
+    raise ValueError(f"`rows` should be a DataFrame or a list of dicts. Received: {type(rows).__name__}")
+
+
+def _json_value(value):
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            import base64
+
+            return {"b64": base64.b64encode(value).decode("ascii")}  # TensorFlow Serving's form for raw bytes
+    return value
+
+
+def serving_request(rows, encoder, *, id_dtypes: Mapping[str, str] | None = None, as_json: bool = False):
+    """Turns rows (a DataFrame or a list of dicts) into a request for the exported `serving_default`.
+
+    Args:
+        rows: the raw rows, one column (or key) per encoder column; extra
+            columns are ignored.
+        encoder: the fitted `FeatureEncoder`, a `CriteoReader`, or the path of
+            an artifact written by `export_serving_model`.
+        id_dtypes: the `id_dtypes` the model was exported with.
+        as_json: return the body of a TensorFlow Serving REST `:predict` call
+            (`{"signature_name": ..., "inputs": {name: list}}`; bytes that
+            are not UTF-8 as `{"b64": ...}`) instead of arrays.
+
+    Returns:
+        Dict name -> `(n,)` NumPy array of the signature's dtype (feed it as
+        `signature(**{k: tf.constant(v) for k, v in request.items()})`), or
+        the JSON body.
+
+    Raises:
+        ValueError: naming a missing column, or a value the column's dtype
+            cannot carry (a missing value in an int64 column).
+
+    Example:
+
+    >>> enc = FeatureEncoder(numeric=["x"], categorical=["u"], multi_categorical={"g": "|"})
+    >>> _ = enc.fit(pd.DataFrame({"x": [1.0, 2.0], "u": [7, 8], "g": ["a|b", "c"]}))
+    >>> serving_request([{"x": 1.5, "u": 7, "g": "a"}], enc, as_json=True)
+    {'signature_name': 'serving_default', 'inputs': {'x': [1.5], 'u': [7], 'g': ['a']}}
+    """
+    encoder = _as_encoder(encoder)
+    dtypes = request_dtypes(encoder, id_dtypes)
+    frame = _rows_frame(rows)
+    strings = [name for name, dtype in dtypes.items() if dtype == "string" and name in encoder.categorical]
+    keys = encoder.raw_inputs(frame, categorical_as="keys") if strings else {}
+    request = encoder.raw_inputs(frame, categorical_as="serving")
+    request.update({name: keys[name] for name in strings})
+    if not as_json:
+        return request
+    inputs = {name: [_json_value(v) for v in values.tolist()] for name, values in request.items()}
+    return {"signature_name": "serving_default", "inputs": inputs}
+
+
+def request_to_frame(request: Mapping[str, Any]) -> pd.DataFrame:
+    """Turns a request (from `serving_request`, arrays or JSON body) back into a DataFrame of raw values.
+
+    Strings come back as `str` (bytes that are not UTF-8 stay `bytes`),
+    numbers as float64 / int64.
+
+    Example:
+
+    >>> request_to_frame({"inputs": {"u": [7, 8], "g": ["a", {"b64": "6Q=="}]}}).to_dict("list")
+    {'u': [7, 8], 'g': ['a', b'\\xe9']}
+    """
+    import base64
+
+    columns = request.get("inputs", request) if isinstance(request, Mapping) else request
+    frame = {}
+    for name, values in columns.items():
+        values = values.numpy() if hasattr(values, "numpy") else values
+        out = []
+        for v in np.asarray(values, dtype=object).tolist():
+            if isinstance(v, Mapping) and "b64" in v:
+                v = base64.b64decode(v["b64"])
+            if isinstance(v, bytes):
+                try:
+                    v = v.decode("utf-8")
+                except UnicodeDecodeError:
+                    pass
+            out.append(v)
+        frame[name] = pd.Series(out, dtype=np.asarray(values).dtype if np.asarray(values).dtype.kind in "if" else None)
+    return pd.DataFrame(frame)
+
+
+def predictions(response) -> np.ndarray:
+    """The `(n,)` scores of a response: the dict a loaded signature returns, or a REST `:predict` body.
+
+    Example:
+
+    >>> predictions({"outputs": [0.25, 0.5]}).tolist()
+    [0.25, 0.5]
+    """
+    if isinstance(response, Mapping) and "outputs" in response:
+        response = response["outputs"]
+    if isinstance(response, Mapping) and "predictions" in response:
+        response = response["predictions"]
+    if isinstance(response, Mapping):
+        response = response[OUTPUT_NAME]
+    response = response.numpy() if hasattr(response, "numpy") else response
+    return np.asarray(response, dtype="float32").reshape(-1)
+
+
+def load_model(path: str | os.PathLike, **kwargs):
+    """Loads a `.keras` model saved from a deepfm_keras model, in safe mode, with no `custom_objects`.
+
+    `keras.saving.load_model` works too, but only in a process that has
+    imported `deepfm_keras` (that import registers the package's layers with
+    Keras); this function cannot be called without that import.
+
+    Args:
+        path: the `.keras` file.
+        **kwargs: passed to `keras.saving.load_model` (e.g. `compile=False`).
+
+    Returns:
+        The Keras model.
+
+    Example:
+
+    >>> model = load_model("runs/movielens/model.keras")  # doctest: +SKIP
+    """
+    import keras
+
+    import deepfm_keras.encoding.layers  # noqa: F401  (registers the encoding layers)
+    import deepfm_keras.layers  # noqa: F401  (registers the model's layers)
+
+    return keras.saving.load_model(path, **kwargs)

@@ -1,9 +1,8 @@
-"""Tests of FeatureEncoder, canonical_string and make_dataset against naive references."""
+"""Tests of FeatureEncoder (pandas path), canonical_string and make_dataset against naive references."""
 
 import json
 import subprocess
 import sys
-import time
 from collections import Counter
 
 import keras
@@ -33,7 +32,7 @@ def naive_vocabulary(values, min_count=1):
 
 def naive_ids(values, vocabulary):
     ids = {k: i + 2 for i, k in enumerate(vocabulary)}
-    return np.array([ids.get(canonical_string(v), OOV_ID) for v in values], dtype="int32")
+    return np.array([ids.get(canonical_string(v), OOV_ID) for v in values], dtype="int64")
 
 
 def naive_tokens(value, sep):
@@ -103,7 +102,7 @@ def test_categorical_ids_match_naive_reference(table):
         vocab = naive_vocabulary(table[col])
         assert enc.vocabularies[col] == vocab
         np.testing.assert_array_equal(x[col], naive_ids(table[col], vocab))
-        assert x[col].dtype == np.int32 and x[col].shape == (len(table),)
+        assert x[col].dtype == np.int64 and x[col].shape == (len(table),)
     assert x["user"][np.isnan(table["user"].to_numpy())].tolist() == [OOV_ID] * int(table["user"].isna().sum())
 
 
@@ -148,7 +147,7 @@ def test_multi_categorical_matches_naive_reference(table):
     vocab = naive_vocabulary([t for tokens in token_lists for t in tokens])
     assert enc.vocabularies["genres"] == vocab and "" not in vocab and "Drama" in vocab
     max_len = max(len(t) for t in token_lists)
-    assert enc.max_lens["genres"] == max_len and x.shape == (len(table), max_len) and x.dtype == np.int32
+    assert enc.max_lens["genres"] == max_len and x.shape == (len(table), max_len) and x.dtype == np.int64
     ids = {k: i + 2 for i, k in enumerate(vocab)}
     expected = np.zeros((len(table), max_len), "int32")
     for row, tokens in enumerate(token_lists):
@@ -242,9 +241,15 @@ def test_save_load_reproduces_arrays(table, tmp_path):
     enc = encoder(min_count=2, max_len={"genres": 3}).fit(table.iloc[:300])
     path = tmp_path / "encoder.json"
     enc.save(path)
-    state = json.loads(path.read_text(encoding="utf-8"))  # plain JSON
-    assert state["vocabularies"]["gender"] == enc.vocabularies["gender"]
-    assert state["numeric_stats"]["year"] == enc.numeric_stats["year"]
+    state = json.loads(path.read_text(encoding="utf-8"))  # plain, versioned JSON
+    assert state["format_version"] == 2 and [c["name"] for c in state["columns"]] == [
+        "year",
+        "user",
+        "gender",
+        "genres",
+    ]
+    assert state["state"]["gender"]["vocabulary"] == enc.vocabularies["gender"]
+    assert {k: state["state"]["year"][k] for k in ("mean", "std")} == enc.numeric_stats["year"]
     loaded = FeatureEncoder.load(path)
     assert loaded.to_config() == enc.to_config() and loaded.feature_spec == enc.feature_spec
     a, b = enc.transform(table), loaded.transform(table)
@@ -262,7 +267,7 @@ def test_output_feeds_the_model(table):
     assert model.predict(enc.transform(table), verbose=0).shape == (len(table), 1)
 
 
-def test_encodes_a_million_rows_in_seconds():
+def test_encodes_a_million_rows():  # speed is measured in benchmarks/benchmark_encoding.py, not asserted here
     rng = np.random.default_rng(1)
     n = 1_000_000
     df = pd.DataFrame(
@@ -273,10 +278,9 @@ def test_encodes_a_million_rows_in_seconds():
             "genres": rng.choice(["Action|Comedy", "Drama", "Sci-Fi|Horror|Drama", ""], n),
         }
     )
-    start = time.perf_counter()
     x = encoder().fit_transform(df)
-    assert time.perf_counter() - start < 20  # ~1-2 s on two cores; minutes if anything loops per row
     assert x["genres"].shape == (n, 3)
+    assert x["genres"][df["genres"].to_numpy() == ""].max() == 0
 
 
 # --------------------------------------------------------------------------- make_dataset
@@ -379,9 +383,12 @@ def test_hostile_values_and_files(table, tmp_path):
         enc.transform(table.assign(year=1e308))
     with pytest.raises(ValueError, match="DataFrame or a dict"):
         enc.transform("hello")
-    assert canonical_string(b"caf\xe9") is None  # invalid UTF-8 can match no key
+    assert canonical_string(b"caf\xe9") == "caf\udce9"  # invalid UTF-8 keeps its bytes (surrogate escapes)
     ids = enc.transform(table.assign(gender=[b"M", b"caf\xe9"] * (len(table) // 2)))["gender"]
     assert ids[0] == 2 + enc.vocabularies["gender"].index("M") and ids[1] == OOV_ID
+    latin = FeatureEncoder(categorical=["s"]).fit({"s": [b"caf\xe9", b"caf\xe9", "caf\u00e9"]})
+    assert latin.vocabularies["s"] == ["caf\udce9", "caf\u00e9"]  # latin-1 bytes and the UTF-8 string differ
+    assert latin.transform({"s": ["caf\u00e9", b"caf\xe9", b"caf\xc3\xa9"]})["s"].tolist() == [3, 2, 3]
     path = tmp_path / "broken.json"
     for text in ("{not json", '{"numeric": 5}', '{"numeric": ["x"], "vocabularies": {}}', "[1]"):
         path.write_text(text)

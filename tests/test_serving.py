@@ -185,9 +185,9 @@ def test_export_arguments_are_checked(exported, tmp_path):
     with pytest.raises(ValueError, match="FeatureEncoder"):
         export_serving_model(model, {"year": 1}, tmp_path / "b")
     other = FeatureEncoder(numeric=["year"]).fit(make_frame(10, RNG))
-    with pytest.raises(ValueError, match="do not match the encoder's columns"):
+    with pytest.raises(ValueError, match="do not match the encoder's features"):
         export_serving_model(model, other, tmp_path / "c")
-    with pytest.raises(ValueError, match="non-integer vocabulary keys"):
+    with pytest.raises(ValueError, match="cannot be served as int64"):
         export_serving_model(model, encoder, tmp_path / "d", id_dtypes={"zip": "int64"})
     with pytest.raises(ValueError, match="not categorical"):
         export_serving_model(model, encoder, tmp_path / "e", id_dtypes={"genres": "string"})

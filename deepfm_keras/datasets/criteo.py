@@ -10,11 +10,15 @@ label \t I1 ... I13 \t C1 ... C26
 `C1..C26` are hashed categorical values (8 hex digits); an empty field is a
 missing value. The reader streams any number of files (plain or `.gz`) with
 `tf.data`, parsing whole batches of lines at once, so files far larger than
-memory train with a fixed footprint:
+memory train with a fixed footprint. It is a client of `FeatureEncoder`: the
+parsed raw columns go through `reader.encoder.encode`, the same encoding
+layers the exported serving signature runs, so a Criteo model exports like
+any other (`export_serving_model(model, reader.encoder, path)`):
 
 ```python
 from deepfm_keras.datasets import criteo
-reader = criteo.CriteoReader(num_buckets=100_000)
+reader = criteo.CriteoReader(num_buckets=100_000)                  # hashing: no vocabulary pass
+# or: reader = criteo.CriteoReader(encoder=criteo.fit_encoder(files, min_count=10))   # vocabularies
 model = build_deepfm(reader.feature_spec)
 model.fit(reader.dataset(["day_0.gz", "day_1.gz"], batch_size=4096, shuffle_buffer=16))
 print(reader.rows_read, reader.malformed_rows)
@@ -31,18 +35,17 @@ Policies (all tested):
   `reader.malformed_rows` counts them and `validate_files` names the first
   offenders by file and line number; the example CLI fails when they exceed a
   fraction of the data.
-- `C` fields are taken as raw bytes (any encoding, latin-1 or UTF-8 alike).
-  With hashing (the default) a value maps to
-  `2 + fingerprint(value) % num_buckets`; with a vocabulary (built by
-  `build_vocabularies` in one streaming pass with a minimum count) known
-  values map to `2..len+1` in vocabulary order and others to 1. A missing
-  (empty) value is id 1, the OOV id; id 0 is never produced (padding, as in
-  `FeatureEncoder`). Each field's `vocabulary_size` is `num_buckets + 2` or
-  `len(vocabulary) + 2`, so no id can fall outside its embedding table.
-- `I` fields go through `sign(x) * log(1 + |x|)` (the usual `log(1 + x)` for
-  counts, and negative values such as `I2 = -1` keep their sign). A missing
-  value becomes 0.0 and, with `missing_indicators=True` (the default), the
-  numeric feature `I<k>_missing` is 1.0, so "missing" and "zero" stay distinct.
+- `C` fields are raw bytes (any encoding, latin-1 or UTF-8 alike), encoded by
+  the encoder's `CategoricalColumn`s: hashed (`num_bins`, the default) to
+  `2 + fingerprint(value) % num_bins`, or looked up in vocabularies learned
+  by `fit_encoder` (one streaming pass, with `min_count` / `max_size`). An
+  empty value is the OOV id 1; id 0 is never produced.
+- `I` fields are `NumericColumn(log1p=True, standardize=False)`:
+  `sign(x) * log(1 + |x|)` (the usual `log(1 + x)` for counts; negative
+  values such as `I2 = -1` keep their sign). A missing value becomes 0.0 and,
+  with `missing_indicators=True` (the default), the numeric feature
+  `I<k>_missing` is 1.0, so "missing" and "zero" stay distinct. Served, an
+  `I` field is a float64 (NaN for missing) and a `C` field a string.
 
 Counters accumulate over every pass of every dataset made by one reader (call
 `reset_counts()` between passes).
@@ -54,18 +57,32 @@ import collections
 import dataclasses
 import gzip
 import os
-from collections.abc import Mapping, Sequence
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from deepfm_keras.features import CategoricalFeature, NumericFeature
+from deepfm_keras.encoding import OOV_ID, CategoricalColumn, FeatureEncoder, NumericColumn
 
 LABEL = "label"
 INTEGER_FEATURES = tuple(f"I{i}" for i in range(1, 14))
 CATEGORICAL_FEATURES = tuple(f"C{i}" for i in range(1, 27))
 NUM_FIELDS = 1 + len(INTEGER_FEATURES) + len(CATEGORICAL_FEATURES)
 INTEGER_PATTERN = r"-?[0-9]{1,18}"
-OOV_ID = 1
+__all__ = [
+    "CATEGORICAL_FEATURES",
+    "INTEGER_FEATURES",
+    "LABEL",
+    "OOV_ID",
+    "CriteoReader",
+    "ValidationReport",
+    "build_vocabularies",
+    "fit_encoder",
+    "make_encoder",
+    "validate_files",
+    "write_synthetic",
+]
 
 
 def _check_files(files) -> list[str]:
@@ -107,10 +124,17 @@ def _split_fields(lines):
     """Splits a batch of lines into `(num_lines, 40)` strings and a well-formed flag per line."""
     import tensorflow as tf
 
-    lines = tf.strings.regex_replace(lines, "\r$", "")
+    position = tf.maximum(tf.strings.length(lines) - 1, 0)
+    last = tf.strings.substr(lines, position, tf.ones_like(position))
+    crlf = tf.reduce_any(tf.equal(last, "\r"))  # a cheap test, so the regex runs only on CRLF files
+    lines = tf.cond(crlf, lambda: tf.strings.regex_replace(lines, "\r$", ""), lambda: lines)
     ragged = tf.strings.split(lines, sep="\t")
     ok = tf.equal(ragged.row_lengths(), NUM_FIELDS)
-    fields = ragged.to_tensor(default_value="", shape=[None, NUM_FIELDS])
+    fields = tf.cond(  # every line with 40 fields (the usual case): the split values are already the matrix
+        tf.reduce_all(ok),
+        lambda: tf.reshape(ragged.flat_values, [-1, NUM_FIELDS]),
+        lambda: ragged.to_tensor(default_value="", shape=[None, NUM_FIELDS]),
+    )
     label = fields[:, 0]
     ok = tf.logical_and(ok, tf.logical_or(tf.equal(label, "0"), tf.equal(label, "1")))
     ints = fields[:, 1 : 1 + len(INTEGER_FEATURES)]
@@ -119,16 +143,89 @@ def _split_fields(lines):
     return fields, ok
 
 
+def _encoder_config(columns: list, state: dict | None) -> dict:
+    config = {"format_version": 2, "columns": [c.to_dict() for c in columns]}
+    if state is not None:
+        config["state"] = state
+    return config
+
+
+def make_encoder(
+    *,
+    num_buckets: int | None = 100_000,
+    vocabularies: Mapping[str, Sequence[str]] | None = None,
+    missing_indicators: bool = True,
+) -> FeatureEncoder:
+    """The fitted `FeatureEncoder` of the Criteo columns, from hash settings or given vocabularies.
+
+    Args:
+        num_buckets: hash buckets per categorical field (used when
+            `vocabularies` is None).
+        vocabularies: optional dict `C1..C26 -> list of values`, most frequent
+            first; values not listed map to OOV id 1.
+        missing_indicators: add a 0/1 numeric feature `I<k>_missing` per
+            integer field.
+
+    Returns:
+        A fitted encoder: `I1..I13` signed-log1p numeric columns, `C1..C26`
+        hashed or vocabulary categorical columns (served as strings).
+
+    Example:
+
+    >>> make_encoder(num_buckets=1000).feature_spec[-1]
+    CategoricalFeature(name='C26', vocabulary_size=1002)
+    """
+    numeric = [
+        NumericColumn(n, log1p=True, standardize=False, missing_indicator=bool(missing_indicators))
+        for n in INTEGER_FEATURES
+    ]
+    state = {n: {"mean": 0.0, "std": 1.0, "input_dtype": "float64"} for n in INTEGER_FEATURES}
+    if vocabularies is None:
+        num_buckets = _positive_int("num_buckets", num_buckets)
+        categorical = [CategoricalColumn(c, num_bins=num_buckets) for c in CATEGORICAL_FEATURES]
+        state.update({c: {"input_dtype": "string"} for c in CATEGORICAL_FEATURES})
+    else:
+        missing = [c for c in CATEGORICAL_FEATURES if c not in vocabularies]
+        if missing:
+            raise ValueError(f"`vocabularies` has no entry for {missing}.")
+        categorical = [CategoricalColumn(c) for c in CATEGORICAL_FEATURES]
+        state.update(
+            {
+                c: {"vocabulary": [str(v) for v in vocabularies[c]], "input_dtype": "string"}
+                for c in CATEGORICAL_FEATURES
+            }
+        )
+    return FeatureEncoder.from_config(_encoder_config(numeric + categorical, state))
+
+
+def _check_encoder(encoder) -> FeatureEncoder:
+    if not isinstance(encoder, FeatureEncoder) or not encoder.is_fitted:
+        raise ValueError(f"`encoder` should be a fitted FeatureEncoder. Received: {encoder!r}")
+    specs = encoder.column_specs
+    wrong = [n for n in INTEGER_FEATURES if not isinstance(specs.get(n), NumericColumn)]
+    wrong += [c for c in CATEGORICAL_FEATURES if not isinstance(specs.get(c), CategoricalColumn)]
+    extra = sorted(set(specs) - set(INTEGER_FEATURES) - set(CATEGORICAL_FEATURES))
+    if wrong or extra:
+        raise ValueError(
+            "`encoder` should have numeric columns I1..I13 and categorical columns C1..C26 only. "
+            f"Wrong or missing: {wrong}; extra: {extra}"
+        )
+    return encoder
+
+
 class CriteoReader:
     """Turns Criteo-format files into batches of DeepFM inputs, streaming with `tf.data`.
 
     Args:
         num_buckets: number of hash buckets per categorical field (used when
-            `vocabularies` is None).
-        vocabularies: optional dict `C1..C26 -> list of values` (from
+            neither `vocabularies` nor `encoder` is given).
+        vocabularies: optional dict `C1..C26 -> list of values` (e.g. from
             `build_vocabularies`); values not listed map to OOV id 1.
         missing_indicators: add a 0/1 numeric feature `I<k>_missing` per
             integer field.
+        encoder: a fitted `FeatureEncoder` of the Criteo columns (from
+            `fit_encoder`, `make_encoder` or `FeatureEncoder.load`); the other
+            arguments are then ignored.
 
     Example:
 
@@ -143,37 +240,32 @@ class CriteoReader:
         num_buckets: int = 100_000,
         vocabularies: Mapping[str, Sequence[str]] | None = None,
         missing_indicators: bool = True,
+        encoder: FeatureEncoder | None = None,
     ):
-        self.num_buckets = _positive_int("num_buckets", num_buckets)
-        if vocabularies is not None:
-            missing = [c for c in CATEGORICAL_FEATURES if c not in vocabularies]
-            if missing:
-                raise ValueError(f"`vocabularies` has no entry for {missing}.")
-            vocabularies = {c: [str(v) for v in vocabularies[c]] for c in CATEGORICAL_FEATURES}
-        self.vocabularies = vocabularies
-        self.missing_indicators = bool(missing_indicators)
-        self._tables = None
+        if encoder is None:
+            encoder = make_encoder(
+                num_buckets=num_buckets, vocabularies=vocabularies, missing_indicators=missing_indicators
+            )
+        self.encoder = _check_encoder(encoder)
         self._counters = None
 
     # -- spec ---------------------------------------------------------------
     @property
+    def vocabularies(self) -> dict[str, list[str]] | None:
+        """`C1..C26 -> values` in vocabulary mode, else None (hashing)."""
+        return self.encoder.vocabularies or None
+
+    @property
     def numeric_features(self) -> list[str]:
-        names = list(INTEGER_FEATURES)
-        if self.missing_indicators:
-            names += [f"{n}_missing" for n in INTEGER_FEATURES]
-        return names
+        return [f.name for f in self.encoder.feature_spec if f.kind == "numeric"]
 
     def vocabulary_size(self, column: str) -> int:
-        if self.vocabularies is None:
-            return self.num_buckets + 2
-        return len(self.vocabularies[column]) + 2
+        return self.encoder.vocabulary_size(column)
 
     @property
     def feature_spec(self) -> list:
         """Features for `build_deepfm`: the numeric ones, then `C1..C26`."""
-        spec = [NumericFeature(n) for n in self.numeric_features]
-        spec += [CategoricalFeature(c, self.vocabulary_size(c)) for c in CATEGORICAL_FEATURES]
-        return spec
+        return self.encoder.feature_spec
 
     # -- counters -----------------------------------------------------------
     def _ensure_state(self):
@@ -185,13 +277,6 @@ class CriteoReader:
                     tf.Variable(0, dtype=tf.int64, trainable=False, name="criteo_rows_read"),
                     tf.Variable(0, dtype=tf.int64, trainable=False, name="criteo_malformed_rows"),
                 )
-        if self.vocabularies is not None and self._tables is None:
-            self._tables = {}
-            for c in CATEGORICAL_FEATURES:
-                keys = tf.constant(self.vocabularies[c], dtype=tf.string)
-                values = tf.range(2, len(self.vocabularies[c]) + 2, dtype=tf.int64)
-                init = tf.lookup.KeyValueTensorInitializer(keys, values)
-                self._tables[c] = tf.lookup.StaticHashTable(init, default_value=OOV_ID)
 
     @property
     def rows_read(self) -> int:
@@ -209,15 +294,16 @@ class CriteoReader:
             self._counters[1].assign(0)
 
     # -- parsing ------------------------------------------------------------
-    def parse_lines(self, lines):
-        """Parses a batch of lines; malformed ones are dropped and counted.
+    def parse_raw(self, lines):
+        """Parses a batch of lines into raw columns; malformed ones are dropped and counted.
 
         Args:
             lines: 1-D string tensor of raw lines (without `\\n`).
 
         Returns:
-            `(features, labels)`: dict of `(n, 1)` tensors (float32 numeric,
-            int32 ids) and float32 labels `(n, 1)`, `n` the well-formed lines.
+            `(raw, labels)`: dict of `(n,)` tensors (float64 `I` fields, NaN
+            for missing; string `C` fields) as the serving signature takes
+            them, and float32 labels `(n, 1)`, `n` the well-formed lines.
         """
         import tensorflow as tf
 
@@ -226,31 +312,26 @@ class CriteoReader:
         fields, ok = _split_fields(lines)
         self._counters[0].assign_add(tf.size(ok, out_type=tf.int64))
         self._counters[1].assign_add(tf.reduce_sum(tf.cast(tf.logical_not(ok), tf.int64)))
-        fields = tf.boolean_mask(fields, ok)
+        fields = tf.cond(tf.reduce_all(ok), lambda: fields, lambda: tf.boolean_mask(fields, ok))
         labels = tf.strings.to_number(fields[:, :1], tf.float32)
         ints = fields[:, 1 : 1 + len(INTEGER_FEATURES)]
         missing = tf.equal(ints, "")
         x = tf.strings.to_number(tf.where(missing, "0", ints), tf.float64)
-        x = tf.cast(tf.sign(x) * tf.math.log1p(tf.abs(x)), tf.float32)
-        features = {}
-        for i, name in enumerate(INTEGER_FEATURES):
-            features[name] = x[:, i : i + 1]
-        if self.missing_indicators:
-            flags = tf.cast(missing, tf.float32)
-            for i, name in enumerate(INTEGER_FEATURES):
-                features[f"{name}_missing"] = flags[:, i : i + 1]
-        cats = fields[:, 1 + len(INTEGER_FEATURES) :]
-        empty = tf.equal(cats, "")
-        if self.vocabularies is None:
-            ids = tf.strings.to_hash_bucket_fast(cats, self.num_buckets) + 2
-            ids = tf.where(empty, tf.constant(OOV_ID, tf.int64), ids)
-        for i, name in enumerate(CATEGORICAL_FEATURES):
-            if self.vocabularies is None:
-                column = ids[:, i : i + 1]
-            else:
-                column = self._tables[name].lookup(cats[:, i : i + 1])
-            features[name] = tf.cast(column, tf.int32)
-        return features, labels
+        x = tf.where(missing, tf.constant(np.nan, tf.float64), x)
+        raw = {name: x[:, i] for i, name in enumerate(INTEGER_FEATURES)}
+        first = 1 + len(INTEGER_FEATURES)
+        raw.update({name: fields[:, first + i] for i, name in enumerate(CATEGORICAL_FEATURES)})
+        return raw, labels
+
+    def parse_lines(self, lines):
+        """Parses and encodes a batch of lines; malformed ones are dropped and counted.
+
+        Returns:
+            `(features, labels)`: the encoder's model inputs (`(n, 1)` float32
+            numeric, int64 ids) and float32 labels `(n, 1)`.
+        """
+        raw, labels = self.parse_raw(lines)
+        return self.encoder.encode(raw), labels
 
     def dataset(
         self,
@@ -263,11 +344,11 @@ class CriteoReader:
     ):
         """A `tf.data.Dataset` of `(features, labels)` batches streamed from `files`.
 
-        Lines are read in file order, grouped `batch_size` at a time and parsed
-        together; batches are then shuffled in a buffer of `shuffle_buffer`
-        batches (0: no shuffling) and prefetched. A batch may hold fewer than
-        `batch_size` rows when lines were skipped as malformed; batches with no
-        valid row are dropped.
+        Lines are read in file order, grouped `batch_size` at a time, parsed and
+        encoded together; batches are then shuffled in a buffer of
+        `shuffle_buffer` batches (0: no shuffling) and prefetched. A batch may
+        hold fewer than `batch_size` rows when lines were skipped as malformed;
+        batches with no valid row are dropped.
 
         Raises:
             FileNotFoundError: naming a file that does not exist.
@@ -285,36 +366,103 @@ class CriteoReader:
         return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def build_vocabularies(files, *, min_count: int = 10, batch_size: int = 65536) -> dict[str, list[str]]:
-    """Vocabularies of `C1..C26` with at least `min_count` occurrences, in one streaming pass.
+def _print_progress(lines: int, seconds: float) -> None:
+    print(f"vocabulary pass: {lines:,} lines, {lines / max(seconds, 1e-9):,.0f} lines/s", file=sys.stderr, flush=True)
 
-    Malformed lines (see the module policy) and empty values are not counted.
-    Values are ordered by decreasing count, then by value.
+
+def fit_encoder(
+    files,
+    *,
+    min_count: int = 10,
+    max_size: int | None = None,
+    missing_indicators: bool = True,
+    batch_size: int = 65536,
+    progress: bool | Callable[[int, float], None] = False,
+) -> FeatureEncoder:
+    """Learns the vocabularies of `C1..C26` in one streaming pass and returns the fitted encoder.
+
+    Lines are parsed with the reader's policy (malformed lines and empty
+    values are not counted) in parallel `tf.data` batches, and each batch's
+    distinct values are counted in TensorFlow; only the per-batch counts come
+    to Python. Values seen at least `min_count` times are kept (the
+    `max_size` most frequent when given), ordered by decreasing count, then by
+    value.
+
+    Args:
+        files: Criteo-format files (plain or `.gz`).
+        min_count: minimum number of occurrences of a kept value.
+        max_size: keep at most this many values per field (None: all).
+        missing_indicators: as in `CriteoReader`.
+        batch_size: lines per parsed batch.
+        progress: `True` to print lines done and lines/s to stderr after
+            each batch, or a callable `(lines_done, seconds)`.
 
     Returns:
-        Dict `C1..C26 -> list of values` for `CriteoReader(vocabularies=...)`.
+        A fitted `FeatureEncoder` for `CriteoReader(encoder=...)`.
     """
+    import pandas as pd
     import tensorflow as tf
 
     files = _check_files(files)
     min_count = _positive_int("min_count", min_count)
-    counters = {c: collections.Counter() for c in CATEGORICAL_FEATURES}
+    batch_size = _positive_int("batch_size", batch_size)
+    report = _print_progress if progress is True else (progress or None)
+    first = 1 + len(INTEGER_FEATURES)
 
-    def categorical(lines):
+    def count(lines):
         fields, ok = _split_fields(lines)
-        return tf.boolean_mask(fields, ok)[:, 1 + len(INTEGER_FEATURES) :]
+        cats = tf.boolean_mask(fields, ok)[:, first:]
+        out = []
+        for i in range(len(CATEGORICAL_FEATURES)):
+            values, _, counts = tf.unique_with_counts(cats[:, i], out_idx=tf.int64)
+            out.append((values, counts))
+        return tf.size(lines), tuple(out)
 
-    ds = _lines_dataset(files).batch(batch_size).map(categorical).prefetch(2)
-    for cats in ds.as_numpy_iterator():
-        for i, c in enumerate(CATEGORICAL_FEATURES):
-            values, counts = np.unique(cats[:, i], return_counts=True)
-            counters[c].update(dict(zip(values.tolist(), counts.tolist(), strict=True)))
-    vocabularies = {}
-    for c, counter in counters.items():
-        kept = [(v, n) for v, n in counter.items() if n >= min_count and v != b""]
-        kept.sort(key=lambda item: (-item[1], item[0]))
-        vocabularies[c] = [v.decode("utf-8", errors="surrogateescape") for v, _ in kept]
-    return vocabularies
+    ds = _lines_dataset(files).batch(batch_size).map(count, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+    parts = [[] for _ in CATEGORICAL_FEATURES]
+    done, start = 0, time.perf_counter()
+    for lines, per_column in ds.as_numpy_iterator():
+        for i, (values, counts) in enumerate(per_column):
+            parts[i].append(pd.Series(counts, index=values))
+            if len(parts[i]) >= 64:  # bound the memory of a long pass: merge now and then
+                parts[i] = [pd.concat(parts[i]).groupby(level=0, sort=False).sum()]
+        done += int(lines)
+        if report:
+            report(done, time.perf_counter() - start)
+    counts = {}
+    for name, column_parts in zip(CATEGORICAL_FEATURES, parts, strict=True):
+        totals = (
+            pd.concat(column_parts).groupby(level=0, sort=False).sum() if column_parts else pd.Series(dtype="int64")
+        )
+        totals = totals[totals.index != b""]
+        counts[name] = {
+            value.decode("utf-8", "surrogateescape"): int(n) for value, n in totals.items() if n >= min_count
+        }
+    numeric = [
+        NumericColumn(n, log1p=True, standardize=False, missing_indicator=bool(missing_indicators))
+        for n in INTEGER_FEATURES
+    ]
+    categorical = [CategoricalColumn(c, min_count=min_count, max_size=max_size) for c in CATEGORICAL_FEATURES]
+    encoder = FeatureEncoder.from_config(_encoder_config(numeric + categorical, None))
+    return encoder.fit_counts(counts, input_dtypes={c: "string" for c in CATEGORICAL_FEATURES})
+
+
+def build_vocabularies(
+    files,
+    *,
+    min_count: int = 10,
+    batch_size: int = 65536,
+    progress: bool | Callable[[int, float], None] = False,
+) -> dict[str, list[str]]:
+    """Vocabularies of `C1..C26` with at least `min_count` occurrences, in one streaming pass.
+
+    The vocabularies of `fit_encoder(files, min_count=...)`; see there.
+
+    Returns:
+        Dict `C1..C26 -> list of values` for `CriteoReader(vocabularies=...)`.
+    """
+    encoder = fit_encoder(files, min_count=min_count, batch_size=batch_size, progress=progress)
+    return {c: encoder.vocabularies[c] for c in CATEGORICAL_FEATURES}
 
 
 @dataclasses.dataclass

@@ -1,0 +1,109 @@
+"""tf.data pipelines: in-memory arrays (or a raw table and its encoder) to batched, prefetched datasets.
+
+```python
+train = make_dataset(encoder.transform(train_df), y, batch_size=4096, seed=0)     # encoded arrays
+train = make_dataset(train_df, y, encoder=encoder, batch_size=4096, seed=0)       # raw table, encoded per batch
+```
+
+With `encoder`, the pipeline holds the raw columns and every batch goes
+through `FeatureEncoder.encode`: the same encoding layers the serving
+signature runs, so training input and served requests are encoded by the same
+ops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+
+def make_dataset(
+    x: Mapping[str, np.ndarray],
+    y: np.ndarray | None = None,
+    *,
+    batch_size: int,
+    shuffle: bool = True,
+    seed: int | None = None,
+    drop_remainder: bool = False,
+    encoder=None,
+):
+    """Builds a batched, prefetched `tf.data.Dataset` of `(x_dict, y)` (or `x_dict`) from in-memory arrays.
+
+    The arrays are held as tensors; each epoch (each new iteration of the
+    dataset, as Keras' `fit` does) draws a fresh permutation of the row
+    indices, cuts it into batches and gathers every batch with one
+    `tf.gather` per input. That costs well under a second per epoch of
+    400k rows, where `from_tensor_slices(...).shuffle(n)` costs 10-20 s on
+    two cores. With a `seed` the sequence of permutations is reproducible
+    (different in each epoch). `batch_size` is the global batch size: under
+    `tf.distribute.MirroredStrategy`, Keras splits each batch across replicas.
+
+    Args:
+        x: dict name -> array with the same first dimension (e.g. from
+            `FeatureEncoder.transform`).
+        y: optional labels, first dimension the number of rows (cast to float32).
+        batch_size: rows per batch.
+        shuffle: whether to reshuffle the rows every epoch.
+        seed: seed of the shuffling.
+        drop_remainder: whether to drop the last, smaller batch.
+        encoder: optional fitted `FeatureEncoder`; then `x` is the raw table
+            (a DataFrame or dict of columns) and each batch is encoded in the
+            pipeline with `encoder.encode`.
+
+    Returns:
+        A `tf.data.Dataset` with known cardinality (the number of batches).
+
+    Example:
+
+    >>> ds = make_dataset({"a": np.arange(10)}, np.zeros(10), batch_size=4, seed=0)
+    >>> [b[0]["a"].shape[0] for b in ds]
+    [4, 4, 2]
+    """
+    import tensorflow as tf
+
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"`batch_size` should be a positive integer. Received: batch_size={batch_size!r}")
+    if encoder is not None:
+        x = encoder.raw_inputs(x, categorical_as="keys")
+    if not isinstance(x, Mapping) or not x:
+        raise ValueError("`x` should be a non-empty dict of arrays.")
+    rows = {name: len(value) for name, value in x.items()}
+    if y is not None:
+        rows["<y>"] = len(y)
+    n = next(iter(rows.values()))
+    if any(r != n for r in rows.values()):
+        raise ValueError(f"All inputs should have the same number of rows. Received: {rows}")
+    if n == 0:
+        raise ValueError("`x` has no rows.")
+    batch_size = int(batch_size)
+    num_batches = n // batch_size if drop_remainder else -(-n // batch_size)
+    if num_batches == 0:
+        raise ValueError(f"`drop_remainder=True` with {n} rows and batch_size={batch_size} leaves no batch.")
+
+    features = {name: tf.constant(np.asarray(value)) for name, value in x.items()}
+    labels = tf.constant(np.asarray(y, dtype="float32")) if y is not None else None
+
+    def batches(order):
+        starts = tf.data.Dataset.range(num_batches).map(lambda i: i * batch_size)
+        return starts.map(lambda s: order[s : tf.minimum(s + batch_size, n)])
+
+    if shuffle:
+        # One random draw per iteration (a new one in every epoch), used as the stateless seed of the permutation.
+        draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+        orders = draws.map(
+            lambda r: tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=tf.stack([r, 0]))
+        )
+    else:
+        orders = tf.data.Dataset.from_tensors(tf.range(n, dtype=tf.int64))
+    indices = orders.flat_map(batches)
+
+    def gather(index):
+        xb = {name: tf.gather(t, index) for name, t in features.items()}
+        if encoder is not None:
+            xb = encoder.encode(xb)
+        return xb if labels is None else (xb, tf.gather(labels, index))
+
+    dataset = indices.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_batches))
+    return dataset.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,47 @@
+"""Raw values to model inputs: one definition for pandas, tf.data, the Criteo stream and the serving export.
+
+- `columns`: the column specs (what each raw column becomes, and its options).
+- `raw`: type rules in Python (a value's key string; a table's columns as arrays).
+- `layers`: the Keras layers that apply a fitted encoding in TensorFlow ops.
+- `encoder`: `FeatureEncoder`, which fits the state from pandas and applies it with the layers.
+"""
+
+from deepfm_keras.encoding.columns import (
+    BucketizedColumn,
+    CategoricalColumn,
+    MultiCategoricalColumn,
+    NumericColumn,
+    column_from_dict,
+)
+from deepfm_keras.encoding.encoder import FeatureEncoder
+from deepfm_keras.encoding.layers import (
+    FIRST_ID,
+    OOV_ID,
+    PAD_ID,
+    Bucketize,
+    HashedLookup,
+    NumericTransform,
+    SplitTokens,
+    VocabularyLookup,
+    strip_spaces,
+)
+from deepfm_keras.encoding.raw import canonical_string
+
+__all__ = [
+    "FIRST_ID",
+    "OOV_ID",
+    "PAD_ID",
+    "BucketizedColumn",
+    "Bucketize",
+    "CategoricalColumn",
+    "FeatureEncoder",
+    "HashedLookup",
+    "MultiCategoricalColumn",
+    "NumericColumn",
+    "NumericTransform",
+    "SplitTokens",
+    "VocabularyLookup",
+    "canonical_string",
+    "column_from_dict",
+    "strip_spaces",
+]

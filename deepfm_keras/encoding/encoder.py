@@ -1,0 +1,617 @@
+"""`FeatureEncoder`: learns the encoding state from a table and applies it with the encoding layers.
+
+```python
+enc = FeatureEncoder(numeric=["year"], categorical=["user_id", "movie_id"], multi_categorical={"genres": "|"})
+x_train = enc.fit_transform(train_df)        # pandas in, dict name -> np.ndarray out
+model = build_deepfm(enc.feature_spec)
+enc.save("encoder.json")                     # versioned, human-readable JSON; no pickle
+```
+
+Fitting is pandas work (counts, means, quantiles). Applying is always the
+layers of `deepfm_keras.encoding.layers`: `transform` runs them on the
+distinct values of each column (fast, and the same ops), `encode` runs them
+on raw tensors in `tf.data` and in the exported serving signature.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from deepfm_keras.encoding import raw
+from deepfm_keras.encoding.columns import (
+    BucketizedColumn,
+    CategoricalColumn,
+    MultiCategoricalColumn,
+    NumericColumn,
+    column_from_dict,
+)
+from deepfm_keras.encoding.layers import (
+    FIRST_ID,
+    OOV_ID,
+    PAD_ID,
+    Bucketize,
+    HashedLookup,
+    NumericTransform,
+    SplitTokens,
+    VocabularyLookup,
+)
+from deepfm_keras.features import CategoricalFeature, MultiCategoricalFeature, NumericFeature, normalize_spec
+
+FORMAT_VERSION = 2
+MISSING_SUFFIX = "_missing"
+
+
+def _named(kind, entries, make):
+    if isinstance(entries, str):
+        raise ValueError(f"`{kind}` should be a list of column names. Received: {kind}={entries!r}")
+    return [entry if not isinstance(entry, str) else make(entry) for entry in entries]
+
+
+class FeatureEncoder:
+    """Learns vocabularies, hash settings, numeric statistics and list lengths; turns raw tables into model inputs.
+
+    Columns are given by name (with the defaults below) or as column specs
+    (`NumericColumn`, `CategoricalColumn`, `MultiCategoricalColumn`,
+    `BucketizedColumn`) for per-column options: hashing with `num_bins`,
+    vocabularies with `min_count` / `max_size`, numeric `log1p`, clipping,
+    standardisation and missing indicators, numeric columns bucketised into
+    categorical ids.
+
+    Ids: `0` padding, `1` OOV (unseen, rare, missing, `""`), known values from
+    `2`, most frequent first (ties by key). Numeric inputs are float32 `(n,)`,
+    categorical int64 `(n,)`, multi-categorical int64 `(n, max_len)`.
+
+    Args:
+        numeric: numeric columns: names (standardised) or `NumericColumn`s.
+        categorical: single-level columns: names, `CategoricalColumn`s or
+            `BucketizedColumn`s.
+        multi_categorical: dict name -> separator, or a list of
+            `MultiCategoricalColumn`s.
+        min_count: `min_count` of the columns given by name.
+        max_len: `max_len` of the multi-level columns given by name: None
+            (learned), an int, or a dict name -> int.
+
+    Fitted public state: `vocabularies` (name -> keys; key `i` has id
+    `i + 2`), `numeric_stats` (name -> mean, std), `max_lens`, `boundaries`,
+    `input_dtypes` (the raw dtype each column is served with).
+
+    Example:
+
+    >>> df = pd.DataFrame({"u": [3, 3, 7], "g": ["a|b", "b", None], "x": [1.0, None, 3.0]})
+    >>> enc = FeatureEncoder(numeric=["x"], categorical=["u"], multi_categorical={"g": "|"})
+    >>> x = enc.fit_transform(df)
+    >>> x["u"].tolist(), x["g"].tolist(), x["x"].tolist()
+    ([2, 2, 3], [[3, 2], [2, 0], [0, 0]], [-1.0, 0.0, 1.0])
+    >>> hashed = FeatureEncoder(categorical=[CategoricalColumn("u", num_bins=2**40)]).fit(df)
+    >>> hashed.feature_spec[0].vocabulary_size == 2**40 + 2
+    True
+    """
+
+    def __init__(
+        self,
+        numeric: Sequence[str | NumericColumn] = (),
+        categorical: Sequence[str | CategoricalColumn | BucketizedColumn] = (),
+        multi_categorical: Mapping[str, str] | Sequence[MultiCategoricalColumn] | None = None,
+        min_count: int = 1,
+        max_len: int | Mapping[str, int] | None = None,
+    ):
+        if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
+            raise ValueError(f"`min_count` should be an integer >= 1. Received: min_count={min_count!r}")
+        multi = multi_categorical or {}
+        if isinstance(multi, Mapping):
+            if isinstance(max_len, Mapping):
+                unknown = [c for c in max_len if c not in multi]
+                if unknown:
+                    raise ValueError(f"`max_len` names column(s) {unknown} that are not multi-categorical.")
+            elif max_len is not None and (isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1):
+                raise ValueError(f"`max_len` should be an integer >= 1. Received: {max_len!r}")
+
+            def length(col):
+                return max_len.get(col) if isinstance(max_len, Mapping) else max_len
+
+            multi = [MultiCategoricalColumn(col, sep, length(col), min_count) for col, sep in multi.items()]
+        columns = _named("numeric", numeric, NumericColumn)
+        columns += _named("categorical", categorical, lambda c: CategoricalColumn(c, min_count=min_count))
+        columns += _named("multi_categorical", multi, MultiCategoricalColumn)
+        self._init_columns(columns, min_count=min_count, max_len=max_len)
+
+    def _init_columns(self, columns, *, min_count=1, max_len=None):
+        kinds = {
+            "numeric": (NumericColumn,),
+            "categorical": (CategoricalColumn, BucketizedColumn),
+            "multi_categorical": (MultiCategoricalColumn,),
+        }
+        ordered = []
+        for types in kinds.values():
+            ordered += [c for c in columns if isinstance(c, types)]
+        stray = [c for c in columns if not any(isinstance(c, t) for types in kinds.values() for t in types)]
+        if stray:
+            raise ValueError(f"Expected column names or column specs. Received: {stray[0]!r}")
+        if not ordered:
+            raise ValueError("FeatureEncoder needs at least one numeric, categorical or multi-categorical column.")
+        names = [c.name for c in ordered]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"Column(s) {duplicates} are listed under more than one kind.")
+        indicators = [c.name + MISSING_SUFFIX for c in ordered if getattr(c, "missing_indicator", False)]
+        clash = sorted(set(indicators) & set(names))
+        if clash:
+            raise ValueError(f"Missing-indicator feature(s) {clash} clash with columns of the same name.")
+        self.columns = ordered
+        self.min_count = min_count
+        self.max_len = max_len
+        self.state: dict[str, dict] | None = None
+        self._layers: dict[str, Any] = {}
+
+    # ----------------------------------------------------------------- views
+
+    def _names(self, *types) -> list[str]:
+        return [c.name for c in self.columns if isinstance(c, types)]
+
+    @property
+    def numeric(self) -> list[str]:
+        return self._names(NumericColumn)
+
+    @property
+    def categorical(self) -> list[str]:
+        """Single-level categorical columns, bucketised ones included."""
+        return self._names(CategoricalColumn, BucketizedColumn)
+
+    @property
+    def multi_categorical(self) -> dict[str, str]:
+        return {c.name: c.separator for c in self.columns if isinstance(c, MultiCategoricalColumn)}
+
+    @property
+    def column_specs(self) -> dict:
+        return {c.name: c for c in self.columns}
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.state is not None
+
+    def _check_fitted(self):
+        if not self.is_fitted:
+            raise RuntimeError("This FeatureEncoder is not fitted yet: call `fit(df)` first.")
+
+    def _fitted(self, key) -> dict:
+        self._check_fitted()
+        return {name: s[key] for name, s in self.state.items() if key in s}
+
+    @property
+    def vocabularies(self) -> dict[str, list[str]] | None:
+        return self._fitted("vocabulary") if self.is_fitted else None
+
+    @property
+    def numeric_stats(self) -> dict[str, dict[str, float]] | None:
+        if not self.is_fitted:
+            return None
+        return {c: {"mean": self.state[c]["mean"], "std": self.state[c]["std"]} for c in self.numeric}
+
+    @property
+    def max_lens(self) -> dict[str, int] | None:
+        return self._fitted("max_len") if self.is_fitted else None
+
+    @property
+    def boundaries(self) -> dict[str, list[float]] | None:
+        return self._fitted("boundaries") if self.is_fitted else None
+
+    @property
+    def input_dtypes(self) -> dict[str, str]:
+        """Raw dtype of each column: "float64" (numeric, bucketised), "int64" or "string" (categorical)."""
+        self._check_fitted()
+        return {c.name: self.state[c.name]["input_dtype"] for c in self.columns}
+
+    def vocabulary_size(self, name: str) -> int:
+        spec, state = self.column_specs[name], self.state[name]
+        if isinstance(spec, BucketizedColumn):
+            return len(state["boundaries"]) + 1 + FIRST_ID
+        if spec.num_bins is not None:
+            return spec.num_bins + FIRST_ID
+        return len(state["vocabulary"]) + FIRST_ID
+
+    @property
+    def feature_spec(self) -> list:
+        """The model's feature spec: numeric columns, their missing indicators, categorical, multi-categorical."""
+        self._check_fitted()
+        spec = [NumericFeature(c) for c in self.numeric]
+        spec += [
+            NumericFeature(c.name + MISSING_SUFFIX)
+            for c in self.columns
+            if isinstance(c, NumericColumn) and c.missing_indicator
+        ]
+        spec += [CategoricalFeature(c, self.vocabulary_size(c)) for c in self.categorical]
+        spec += [
+            MultiCategoricalFeature(c, self.vocabulary_size(c), self.state[c]["max_len"])
+            for c in self.multi_categorical
+        ]
+        return normalize_spec(spec)
+
+    # ------------------------------------------------------------------- fit
+
+    def fit(self, data) -> FeatureEncoder:
+        """Learns the state of every column from a DataFrame (or dict of columns).
+
+        Returns:
+            The encoder itself.
+
+        Raises:
+            ValueError: for a missing column, a wrong-kind column or infinite
+                numeric values, naming the column.
+        """
+        state = {}
+        for spec in self.columns:
+            if isinstance(spec, NumericColumn):
+                state[spec.name] = self._fit_numeric(spec, raw.numeric_values(data, spec.name))
+            elif isinstance(spec, BucketizedColumn):
+                state[spec.name] = self._fit_buckets(spec, raw.numeric_values(data, spec.name))
+            else:
+                separator = spec.separator if isinstance(spec, MultiCategoricalColumn) else None
+                codes, keys = raw.factorized_keys(data, spec.name, separator=separator)
+                counts = np.bincount(codes[codes >= 0], minlength=len(keys))
+                state[spec.name] = self._fit_categorical(spec, keys, counts)
+        self._set_state(state)
+        return self
+
+    def fit_counts(
+        self,
+        counts: Mapping[str, Mapping[str, int]],
+        numeric_stats: Mapping[str, Mapping[str, float]] | None = None,
+        input_dtypes: Mapping[str, str] | None = None,
+    ) -> FeatureEncoder:
+        """Fits from value counts gathered elsewhere (e.g. a streaming pass over files).
+
+        Args:
+            counts: categorical column -> {key: count}; only vocabulary-mode
+                columns need one. Multi-level columns are not supported here.
+            numeric_stats: column -> {"mean", "std"} of the standardised
+                numeric columns.
+            input_dtypes: categorical column -> "int64" or "string", the raw
+                dtype it is served with (default: int64 when every counted
+                key is an integer).
+
+        Returns:
+            The encoder itself.
+        """
+        state = {}
+        numeric_stats = dict(numeric_stats or {})
+        for spec in self.columns:
+            if isinstance(spec, NumericColumn):
+                stats = numeric_stats.get(spec.name, {"mean": 0.0, "std": 1.0})
+                if spec.standardize and spec.name not in numeric_stats:
+                    raise ValueError(f"Column '{spec.name}' is standardised: give its `numeric_stats`.")
+                state[spec.name] = {"mean": float(stats["mean"]), "std": float(stats["std"]), "input_dtype": "float64"}
+            elif isinstance(spec, CategoricalColumn):
+                column_counts = dict(counts.get(spec.name, {}))
+                if spec.num_bins is None and spec.name not in counts:
+                    raise ValueError(f"Column '{spec.name}' has a vocabulary: give its `counts`.")
+                keys = [str(k) for k in column_counts]
+                state[spec.name] = self._fit_categorical(spec, keys, np.array(list(column_counts.values()), "int64"))
+                dtype = dict(input_dtypes or {}).get(spec.name)
+                if dtype is not None:
+                    if dtype not in ("int64", "string") or (
+                        dtype == "int64" and state[spec.name]["input_dtype"] != "int64"
+                    ):
+                        raise ValueError(f"Column '{spec.name}': `input_dtypes` cannot be {dtype!r}.")
+                    state[spec.name]["input_dtype"] = dtype
+            else:
+                raise ValueError(f"Column '{spec.name}': `fit_counts` supports numeric and categorical columns only.")
+        self._set_state(state)
+        return self
+
+    @staticmethod
+    def _fit_numeric(spec: NumericColumn, values: np.ndarray) -> dict:
+        layer = NumericTransform(log1p=spec.log1p, clip_min=spec.clip_min, clip_max=spec.clip_max)
+        prepared = layer.prepare(values).numpy()
+        if np.isinf(prepared).any():
+            raise ValueError(
+                f"Column '{spec.name}' holds infinite values; the encoder cannot standardise +-inf. "
+                "Replace them, or clip the column (NumericColumn(clip_min=..., clip_max=...))."
+            )
+        finite = prepared[~np.isnan(prepared)]
+        mean, std = 0.0, 1.0
+        if spec.standardize and finite.size:
+            mean, std = float(finite.mean()), float(finite.std())
+            if not (np.isfinite(mean) and np.isfinite(std)):
+                raise ValueError(f"Column '{spec.name}' holds values too large to standardise.")
+        return {"mean": mean, "std": std if std > 0 else 1.0, "input_dtype": "float64"}
+
+    @staticmethod
+    def _fit_buckets(spec: BucketizedColumn, values: np.ndarray) -> dict:
+        if spec.boundaries is not None:
+            boundaries = list(spec.boundaries)
+        else:
+            finite = values[np.isfinite(values)]
+            cuts = np.quantile(finite, np.linspace(0, 1, spec.num_buckets + 1)[1:-1]) if finite.size else []
+            boundaries = sorted({float(b) for b in cuts})
+        return {"boundaries": boundaries, "input_dtype": "float64"}
+
+    def _fit_categorical(self, spec, keys: list, counts: np.ndarray) -> dict:
+        if isinstance(spec, MultiCategoricalColumn):
+            split = SplitTokens(spec.separator, max_len=1)
+            tokens = split.tokens(np.array([raw.key_bytes(k) for k in keys], dtype=object).reshape(-1))
+            lengths = tokens.row_lengths().numpy()
+            weights = np.repeat(np.asarray(counts, "int64"), lengths)
+            flat = [t.decode("utf-8", "surrogateescape") for t in tokens.flat_values.numpy().tolist()]
+            totals = pd.Series(weights, dtype="int64").groupby(pd.Index(flat, dtype=object), sort=False).sum()
+            keys, counts = list(totals.index), totals.to_numpy()
+            longest = int(lengths.max()) if lengths.size else 0
+            state = {"max_len": spec.max_len if spec.max_len is not None else max(longest, 1)}
+        else:
+            present = [k for k, n in zip(keys, counts, strict=True) if k is not None and n > 0]
+            ints = bool(present) and all(raw.is_int64_key(k) for k in present)
+            state = {"input_dtype": "int64" if ints else "string"}
+        if isinstance(spec, MultiCategoricalColumn):
+            state["input_dtype"] = "string"
+        if spec.num_bins is None:
+            totals = {}
+            for key, count in zip(keys, counts, strict=True):
+                if key is not None and count > 0:
+                    totals[key] = totals.get(key, 0) + int(count)
+            kept = sorted(((k, n) for k, n in totals.items() if n >= spec.min_count), key=lambda kn: (-kn[1], kn[0]))
+            state["vocabulary"] = [k for k, _ in kept[: spec.max_size]]
+        return state
+
+    def _set_state(self, state: dict) -> None:
+        self.state = state
+        self._layers = {}
+
+    # ----------------------------------------------------------------- apply
+
+    def layers(self) -> dict:
+        """The encoding layers, name -> layer (a multi-level column: `(SplitTokens, lookup)`), built once."""
+        self._check_fitted()
+        if not self._layers:
+            for spec in self.columns:
+                name, state = spec.name, self.state[spec.name]
+                if isinstance(spec, NumericColumn):
+                    layer = NumericTransform(
+                        mean=state["mean"],
+                        std=state["std"],
+                        log1p=spec.log1p,
+                        clip_min=spec.clip_min,
+                        clip_max=spec.clip_max,
+                        name=name,
+                    )
+                elif isinstance(spec, BucketizedColumn):
+                    layer = Bucketize(state["boundaries"], name=name)
+                else:
+                    if spec.num_bins is not None:
+                        layer = HashedLookup(spec.num_bins, name=f"{name}_lookup")
+                    else:
+                        layer = VocabularyLookup(state["vocabulary"], name=f"{name}_lookup")
+                    if isinstance(spec, MultiCategoricalColumn):
+                        layer = (SplitTokens(spec.separator, state["max_len"], name=f"{name}_split"), layer)
+                self._layers[name] = layer
+        return self._layers
+
+    def encode(self, raw_inputs: Mapping[str, Any]) -> dict:
+        """Encodes raw tensors (one `(batch,)` tensor per column) into model inputs, with the encoding layers.
+
+        Raw dtypes: float64 for numeric and bucketised columns (NaN is
+        missing), int64 or string for categorical columns, string for
+        multi-level ones (the unsplit `"a|b"`). This is what `tf.data`
+        pipelines and the serving signature run.
+
+        Returns:
+            Dict feature name -> tensor, in `feature_spec` order: float32
+            `(batch, 1)`, int64 `(batch, 1)`, int64 `(batch, max_len)`.
+        """
+        import tensorflow as tf
+
+        layers = self.layers()
+        out = {}
+        indicators = {}
+        for spec in self.columns:
+            name = spec.name
+            if name not in raw_inputs:
+                raise ValueError(f"Column '{name}' is missing from the input. Available columns: {list(raw_inputs)}")
+            values = raw_inputs[name]
+            if isinstance(spec, MultiCategoricalColumn):
+                split, lookup = layers[name]
+                tokens = split(values)
+                out[name] = tf.where(tf.equal(tokens, ""), tf.constant(PAD_ID, tf.int64), lookup(tokens))
+                continue
+            out[name] = tf.reshape(layers[name](values), [-1, 1])
+            if isinstance(spec, NumericColumn) and spec.missing_indicator:
+                missing = tf.math.is_nan(tf.cast(values, tf.float64))
+                indicators[name + MISSING_SUFFIX] = tf.reshape(tf.cast(missing, tf.float32), [-1, 1])
+        out.update(indicators)
+        return {f.name: out[f.name] for f in self.feature_spec}
+
+    def raw_inputs(self, data, *, categorical_as: str = "keys") -> dict[str, np.ndarray]:
+        """A DataFrame (or dict of columns) as NumPy arrays of the raw dtypes `encode` reads.
+
+        Args:
+            data: the table.
+            categorical_as: `"keys"`: categorical columns as key bytes (any
+                column, missing values included: what `tf.data` pipelines
+                use); `"serving"`: in the dtype of `input_dtypes` (int64
+                columns must then hold integers only).
+
+        Returns:
+            Dict column -> `(n,)` array: float64, int64 or object (bytes).
+
+        Raises:
+            ValueError: naming the column (and value) that cannot be converted.
+        """
+        self._check_fitted()
+        if categorical_as not in ("keys", "serving"):
+            raise ValueError(f"`categorical_as` should be 'keys' or 'serving'. Received: {categorical_as!r}")
+        out = {}
+        for spec in self.columns:
+            name = spec.name
+            if isinstance(spec, (NumericColumn, BucketizedColumn)):
+                out[name] = raw.numeric_values(data, name)
+                continue
+            separator = spec.separator if isinstance(spec, MultiCategoricalColumn) else None
+            codes, keys = raw.factorized_keys(data, name, separator=separator)
+            if categorical_as == "serving" and self.state[name]["input_dtype"] == "int64":
+                bad = [k for k in keys if k is None or not raw.is_int64_key(k)]
+                if bad or (codes < 0).any():
+                    raise ValueError(
+                        f"Column '{name}' is served as int64 but holds {bad[0] if bad else None!r}: send integers "
+                        "only, or export with `id_dtypes={'" + name + "': 'string'}`."
+                    )
+                table = np.array([int(k) for k in keys], dtype="int64")
+            else:
+                table = np.array([raw.key_bytes(k) for k in keys] + [b""], dtype=object)
+            out[name] = table[codes] if len(table) else np.zeros(len(codes), dtype="int64")
+        lengths = {name: len(a) for name, a in out.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"Columns have different numbers of rows: {lengths}")
+        return out
+
+    def transform(self, data) -> dict[str, np.ndarray]:
+        """Encodes a DataFrame (or dict of columns) into `{name: array}` in `feature_spec` order.
+
+        Each categorical column's distinct values go through the encoding
+        layers once; numeric columns in full. Numeric features are float32
+        `(n,)`, categorical int64 `(n,)`, multi-categorical int64
+        `(n, max_len)`. Extra columns are ignored.
+
+        Raises:
+            RuntimeError: if the encoder is not fitted.
+            ValueError: for a missing column, a wrong-kind column, columns of
+                different lengths or numeric values that cannot be encoded,
+                naming the column.
+        """
+        import tensorflow as tf
+
+        layers = self.layers()
+        out: dict[str, np.ndarray] = {}
+        for spec in self.columns:
+            name = spec.name
+            if isinstance(spec, (NumericColumn, BucketizedColumn)):
+                values = raw.numeric_values(data, name)
+                if isinstance(spec, NumericColumn):
+                    if spec.clip_min is None and spec.clip_max is None and np.isinf(values).any():
+                        raise ValueError(
+                            f"Column '{name}' holds infinite values; the encoder cannot standardise +-inf. "
+                            "Replace them, or clip the column (NumericColumn(clip_min=..., clip_max=...))."
+                        )
+                    try:
+                        out[name] = layers[name](values).numpy()
+                    except tf.errors.InvalidArgumentError:
+                        raise ValueError(
+                            f"Column '{name}' holds values beyond the float32 range once transformed."
+                        ) from None
+                    if spec.missing_indicator:
+                        out[name + MISSING_SUFFIX] = np.isnan(values).astype("float32")
+                else:
+                    out[name] = layers[name](values).numpy()
+                continue
+            separator = spec.separator if isinstance(spec, MultiCategoricalColumn) else None
+            codes, keys = raw.factorized_keys(data, name, separator=separator)
+            uniques = tf.constant(np.array([raw.key_bytes(k) for k in keys] + [b""], dtype=object), tf.string)
+            if isinstance(spec, MultiCategoricalColumn):
+                split, lookup = layers[name]
+                tokens = split(uniques)
+                table = tf.where(tf.equal(tokens, ""), tf.constant(PAD_ID, tf.int64), lookup(tokens)).numpy()
+            else:
+                table = layers[name](uniques).numpy()
+            out[name] = table[codes]  # code -1 (missing) reads the trailing "" entry: OOV, or an all-padding list
+        lengths = {name: len(a) for name, a in out.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"Columns have different numbers of rows: {lengths}")
+        return {f.name: out[f.name] for f in self.feature_spec}
+
+    def fit_transform(self, data) -> dict[str, np.ndarray]:
+        """`fit(data)` then `transform(data)`."""
+        return self.fit(data).transform(data)
+
+    # ------------------------------------------------------------ save/load
+
+    def to_config(self) -> dict:
+        """JSON-ready dict: format version, id layout, column specs and (when fitted) the fitted state."""
+        config = {
+            "format_version": FORMAT_VERSION,
+            "pad_id": PAD_ID,
+            "oov_id": OOV_ID,
+            "first_id": FIRST_ID,
+            "columns": [c.to_dict() for c in self.columns],
+        }
+        if self.is_fitted:
+            config["state"] = {name: dict(s) for name, s in self.state.items()}
+        return config
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> FeatureEncoder:
+        """Rebuilds an encoder (fitted if the config holds fitted state) from `to_config()` (format 1 or 2)."""
+        config = dict(config)
+        version = config.get("format_version", 1)
+        if version == 1:
+            return cls._from_config_v1(config)
+        if version != FORMAT_VERSION:
+            raise ValueError(f"Unsupported FeatureEncoder format_version {version!r}; expected {FORMAT_VERSION}.")
+        encoder = cls.__new__(cls)
+        encoder._init_columns([column_from_dict(c) for c in config["columns"]])
+        if "state" in config:
+            state = {str(name): dict(s) for name, s in config["state"].items()}
+            if set(state) != {c.name for c in encoder.columns}:
+                raise ValueError("FeatureEncoder config: fitted state does not match the declared columns.")
+            encoder._set_state(state)
+            encoder.layers()  # validates the state
+        return encoder
+
+    @classmethod
+    def _from_config_v1(cls, config: dict) -> FeatureEncoder:
+        encoder = cls(
+            numeric=config.get("numeric", ()),
+            categorical=config.get("categorical", ()),
+            multi_categorical=config.get("multi_categorical"),
+            min_count=config.get("min_count", 1),
+            max_len=config.get("max_len"),
+        )
+        if "vocabularies" in config:
+            vocabularies = {c: [str(k) for k in v] for c, v in config["vocabularies"].items()}
+            stats = config["numeric_stats"]
+            if set(vocabularies) != set(encoder.categorical) | set(encoder.multi_categorical) or set(stats) != set(
+                encoder.numeric
+            ):
+                raise ValueError("FeatureEncoder config: fitted state does not match the declared columns.")
+            state = {
+                c: {"mean": float(s["mean"]), "std": float(s["std"]), "input_dtype": "float64"}
+                for c, s in stats.items()
+            }
+            for c in encoder.categorical:
+                vocabulary = vocabularies[c]
+                ints = bool(vocabulary) and all(raw.is_int64_key(k) for k in vocabulary)
+                state[c] = {"vocabulary": vocabulary, "input_dtype": "int64" if ints else "string"}
+            for c in encoder.multi_categorical:
+                state[c] = {
+                    "vocabulary": vocabularies[c],
+                    "max_len": int(config["max_lens"][c]),
+                    "input_dtype": "string",
+                }
+            encoder._set_state(state)
+            encoder.layers()
+        return encoder
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Writes `to_config()` as JSON (UTF-8)."""
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(self.to_config(), f, indent=1)
+            f.write("\n")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> FeatureEncoder:
+        """Reads an encoder written by `save`."""
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        try:
+            config = json.loads(text)
+            if not isinstance(config, dict):
+                raise ValueError(f"expected a JSON object, found {type(config).__name__}")
+            return cls.from_config(config)
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            raise ValueError(f"{os.fspath(path)} is not a valid FeatureEncoder file: {e!r}") from e
+
+    def __repr__(self) -> str:
+        state = "fitted" if self.is_fitted else "not fitted"
+        return f"FeatureEncoder(columns={self.columns}) [{state}]"
