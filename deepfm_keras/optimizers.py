@@ -180,11 +180,12 @@ class LazyAdam(RowSparseOptimizer, keras.optimizers.Adam):
     def _update_rows(self, rows, grad, slot_rows, lr):
         m, v = slot_rows
         step = _step(self, rows.dtype)
-        beta_1 = tf.cast(self.beta_1, rows.dtype)
-        beta_2 = tf.cast(self.beta_2, rows.dtype)
-        alpha = lr * tf.sqrt(1 - tf.pow(beta_2, step)) / (1 - tf.pow(beta_1, step))
-        m = m + (grad - m) * (1 - beta_1)
-        v = v + (tf.square(grad) - v) * (1 - beta_2)
+        beta_1_power = tf.pow(tf.cast(self.beta_1, rows.dtype), step)
+        beta_2_power = tf.pow(tf.cast(self.beta_2, rows.dtype), step)
+        alpha = lr * tf.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+        # (1 - beta) in Python floats, as Keras' Adam: 1 - float32(0.999) would be off by 1.3e-5 relative.
+        m = m + (grad - m) * (1 - self.beta_1)
+        v = v + (tf.square(grad) - v) * (1 - self.beta_2)
         return rows - m * alpha / (tf.sqrt(v) + self.epsilon), [m, v]
 
 

@@ -68,6 +68,7 @@ from deepfm_keras import (  # noqa: E402
 )
 from deepfm_keras.datasets.movielens import load_movielens  # noqa: E402
 from deepfm_keras.distribute import is_chief  # noqa: E402
+from deepfm_keras.optimizers import LazyAdam  # noqa: E402
 from deepfm_keras.training import fit, make_callbacks  # noqa: E402
 
 CATEGORICAL = ["user_id", "movie_id", "gender", "age", "occupation", "zip", "zip_prefix"]
@@ -198,7 +199,8 @@ def main(argv=None) -> dict:
             loss, metric, monitor, mode = "mse", keras.metrics.RootMeanSquaredError(name="rmse"), "val_rmse", "min"
         else:
             loss, metric, monitor, mode = "binary_crossentropy", keras.metrics.AUC(name="auc"), "val_auc", "max"
-        model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss=loss, metrics=[metric])
+        # LazyAdam: Adam whose embedding-table updates touch only the rows of the batch.
+        model.compile(optimizer=LazyAdam(args.learning_rate), loss=loss, metrics=[metric])
 
     train_ds = make_dataset(x_train, y_train, batch_size=args.batch_size, seed=args.seed)
     val_ds = make_dataset(x_val, y_val, batch_size=8192, shuffle=False)
