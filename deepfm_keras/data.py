@@ -65,7 +65,7 @@ def make_dataset(
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"`batch_size` should be a positive integer. Received: batch_size={batch_size!r}")
     if encoder is not None:
-        x = encoder.raw_inputs(x, categorical_as="keys")
+        x = encoder.raw_inputs(x)
     if not isinstance(x, Mapping) or not x:
         raise ValueError("`x` should be a non-empty dict of arrays.")
     rows = {name: len(value) for name, value in x.items()}

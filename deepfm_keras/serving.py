@@ -246,11 +246,7 @@ def serving_request(rows, encoder, *, id_dtypes: Mapping[str, str] | None = None
     """
     encoder = _as_encoder(encoder)
     dtypes = request_dtypes(encoder, id_dtypes)
-    frame = _rows_frame(rows)
-    strings = [name for name, dtype in dtypes.items() if dtype == "string" and name in encoder.categorical]
-    keys = encoder.raw_inputs(frame, categorical_as="keys") if strings else {}
-    request = encoder.raw_inputs(frame, categorical_as="serving")
-    request.update({name: keys[name] for name in strings})
+    request = encoder.raw_inputs(_rows_frame(rows), dtypes=dtypes)
     if not as_json:
         return request
     inputs = {name: [_json_value(v) for v in values.tolist()] for name, values in request.items()}

@@ -12,7 +12,15 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from deepfm_keras import FeatureEncoder, build_deepfm, export_serving_model
+from deepfm_keras import (
+    FeatureEncoder,
+    build_deepfm,
+    export_serving_model,
+    load_model,
+    predictions,
+    request_to_frame,
+    serving_request,
+)
 
 RNG = np.random.default_rng(7)
 N = 400
@@ -189,7 +197,7 @@ def test_export_arguments_are_checked(exported, tmp_path):
         export_serving_model(model, other, tmp_path / "c")
     with pytest.raises(ValueError, match="cannot be served as int64"):
         export_serving_model(model, encoder, tmp_path / "d", id_dtypes={"zip": "int64"})
-    with pytest.raises(ValueError, match="not categorical"):
+    with pytest.raises(ValueError, match="not a categorical column"):
         export_serving_model(model, encoder, tmp_path / "e", id_dtypes={"genres": "string"})
     with pytest.raises(ValueError, match="'int64' or 'string'"):
         export_serving_model(model, encoder, tmp_path / "f", id_dtypes={"user_id": "float"})
@@ -228,3 +236,167 @@ def test_request_dtypes_follow_the_vocabulary_keys(tmp_path):
     np.testing.assert_allclose(
         loaded.signatures["serving_default"](**request)["prediction"].numpy(), expected, atol=1e-6
     )
+
+
+# ------------------------------------------------------------------ TensorFlow Serving's loader, saved_model_cli
+
+TF1_SCRIPT = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+path, request_file = sys.argv[1], sys.argv[2]
+request = json.load(open(request_file))
+with tf.compat.v1.Session(graph=tf.Graph()) as session:
+    meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], path)
+    signature = meta_graph.signature_def["serving_default"]
+    feed = {}
+    for name, values in request.items():
+        dtype = tf.as_dtype(signature.inputs[name].dtype)
+        array = np.array([v.encode() for v in values], object) if dtype == tf.string else np.array(values, dtype.as_numpy_dtype)
+        feed[signature.inputs[name].name] = array
+    out = session.run(signature.outputs["prediction"].name, feed)
+assert not any(m.startswith("deepfm_keras") for m in sys.modules), "deepfm_keras was imported"
+print(json.dumps({"inputs": sorted(signature.inputs), "prediction": out.tolist()}))
+"""
+
+
+def run_tf1_loader(path, request, tmp_path):
+    """Serves `request` (name -> list) with the TF1 Session loader in a fresh process; returns its JSON answer."""
+    (tmp_path / "request.json").write_text(json.dumps(request))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run(
+        [sys.executable, "-c", TF1_SCRIPT, str(path), str(tmp_path / "request.json")],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def json_request(frame, encoder):
+    request = serving_request(frame, encoder)
+    return {k: [x.decode() if isinstance(x, bytes) else x for x in v.tolist()] for k, v in request.items()}
+
+
+@pytest.mark.slow
+def test_tf1_session_loader_and_saved_model_cli_serve_like_keras(exported, tmp_path):
+    model, encoder, path = exported
+    rows = RAW.assign(year=RAW["year"].fillna(1990.0))  # JSON has no NaN; NaN is covered by the tests above
+    expected = model.predict(encoder.transform(rows), verbose=0)[:, 0]
+    answer = run_tf1_loader(path, json_request(rows, encoder), tmp_path)
+    assert answer["inputs"] == sorted(RAW.columns)
+    np.testing.assert_allclose(answer["prediction"], expected, rtol=0, atol=1e-5)
+
+    request = serving_request(rows, encoder)
+    arrays = {k: (v.astype("S") if v.dtype == object else v) for k, v in request.items()}
+    np.savez(tmp_path / "request.npz", **arrays)
+    inputs = ";".join(f"{k}={tmp_path / 'request.npz'}[{k}]" for k in arrays)
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    result = subprocess.run(
+        [cli, "run", "--dir", str(path), "--tag_set", "serve", "--signature_def", "serving_default"]
+        + ["--inputs", inputs, "--outdir", str(tmp_path / "cli"), "--overwrite"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_allclose(np.load(tmp_path / "cli" / "prediction.npy"), expected, rtol=0, atol=1e-5)
+
+
+def test_artifact_holds_no_optimizer_state(exported):
+    model, _, path = exported
+    assert model.optimizer.variables  # the model was trained with Adam ...
+    shapes = tf.train.load_checkpoint(str(path / "variables" / "variables")).get_variable_to_shape_map()
+    shapes.pop("_CHECKPOINTABLE_OBJECT_GRAPH")
+    assert not [n for n in shapes if "optimizer" in n.lower() or "adam" in n.lower() or "iteration" in n.lower()]
+    assert sorted(map(tuple, shapes.values())) == sorted(tuple(w.shape) for w in model.weights)  # only its weights
+    assert (path / "assets.extra" / "encoder.json").is_file()
+
+
+@pytest.mark.slow
+def test_feature_names_are_kept_exactly_in_the_signature(tmp_path):
+    frame = pd.DataFrame({"user-id": [1, 2, 1, 3], "item.kind": ["a", "b", "a", "c"], "x": [1.0, 2.0, 3.0, 4.0]})
+    encoder = FeatureEncoder(numeric=["x"], categorical=["user-id", "item.kind"]).fit(frame)
+    keras.utils.set_random_seed(0)
+    model = build_deepfm(encoder.feature_spec, embedding_dim=2, hidden_units=(4,))
+    path = export_serving_model(model, encoder, tmp_path / "1")
+    expected = model.predict(encoder.transform(frame), verbose=0)[:, 0]
+    answer = run_tf1_loader(path, json_request(frame, encoder), tmp_path)
+    assert answer["inputs"] == ["item.kind", "user-id", "x"]  # the SignatureDef keys TensorFlow Serving reads
+    np.testing.assert_allclose(answer["prediction"], expected, atol=1e-5)
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    request = {k: tf.constant(v) for k, v in serving_request(frame, encoder).items()}
+    np.testing.assert_allclose(serve(**request)["prediction"].numpy(), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "names, message",
+    [
+        (["_user"], "starts with a letter. Received: name='_user'"),
+        (["user-id", "user_id"], "'user-id' and 'user_id' differ only in"),
+        (["a.b", "a-b"], "'a.b' and 'a-b' differ only in"),
+    ],
+)
+def test_names_a_signature_cannot_keep_are_refused_at_spec_time(names, message):
+    with pytest.raises(ValueError, match=message):
+        FeatureEncoder(categorical=names)
+
+
+# ------------------------------------------------------------------------------------- request helpers
+
+
+def test_serving_request_round_trip_and_rest_body(exported):
+    model, encoder, path = exported
+    rows = RAW.iloc[:3].to_dict("records")
+    request = serving_request(rows, encoder)
+    assert {k: v.dtype.kind for k, v in request.items()} == {
+        "year": "f",
+        "rating_count": "f",
+        "user_id": "i",
+        "gender": "O",
+        "zip": "O",
+        "genres": "O",
+    }
+    back = request_to_frame(request)
+    pd.testing.assert_frame_equal(back[list(RAW.columns)], RAW.iloc[:3], check_dtype=False)
+    body = serving_request(rows, str(path), as_json=True)  # the encoder is read from the artifact itself
+    assert body["signature_name"] == "serving_default" and body["inputs"]["gender"] == ["F", "M", "X"]
+    json.dumps(body)
+    pd.testing.assert_frame_equal(request_to_frame(body)[list(RAW.columns)], back[list(RAW.columns)])
+    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+    scores = predictions(serve(**{k: tf.constant(v) for k, v in request.items()}))
+    np.testing.assert_allclose(scores, model.predict(encoder.transform(RAW.iloc[:3]), verbose=0)[:, 0], atol=1e-5)
+    assert predictions({"outputs": scores.tolist()}).tolist() == scores.tolist()
+
+
+def test_serving_request_errors_name_the_column(exported):
+    _, encoder, _ = exported
+    with pytest.raises(ValueError, match="Column 'user_id' is served as int64 but holds None"):
+        serving_request(RAW.assign(user_id=[1.0, np.nan, 3, 4, 5, 6]), encoder)
+    with pytest.raises(ValueError, match="Column 'zip' is missing"):
+        serving_request(RAW.drop(columns="zip"), encoder)
+    with pytest.raises(ValueError, match="list of dicts"):
+        serving_request("user_id=3", encoder)
+    as_strings = serving_request(
+        RAW.assign(user_id=[1.0, np.nan, 3, 4, 5, 6]), encoder, id_dtypes={"user_id": "string"}
+    )
+    assert as_strings["user_id"].tolist()[:2] == [b"1", b""]
+
+
+def test_load_model_needs_no_prior_import(exported, tmp_path):
+    model, encoder, _ = exported
+    model.save(tmp_path / "m.keras")
+    script = (
+        "import sys, numpy as np, deepfm_keras\n"
+        f"model = deepfm_keras.load_model({str(tmp_path / 'm.keras')!r})\n"
+        "print(type(model).__name__, len(model.weights))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split()[-1] == str(len(model.weights))
+    loaded = load_model(tmp_path / "m.keras")
+    x = encoder.transform(RAW)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)

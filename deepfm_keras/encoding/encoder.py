@@ -139,6 +139,7 @@ class FeatureEncoder:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"Column(s) {duplicates} are listed under more than one kind.")
+        normalize_spec([NumericFeature(n) for n in names])  # names a serving signature cannot keep fail here
         indicators = [c.name + MISSING_SUFFIX for c in ordered if getattr(c, "missing_indicator", False)]
         clash = sorted(set(indicators) & set(names))
         if clash:
@@ -424,15 +425,15 @@ class FeatureEncoder:
         out.update(indicators)
         return {f.name: out[f.name] for f in self.feature_spec}
 
-    def raw_inputs(self, data, *, categorical_as: str = "keys") -> dict[str, np.ndarray]:
+    def raw_inputs(self, data, *, dtypes: Mapping[str, str] | None = None) -> dict[str, np.ndarray]:
         """A DataFrame (or dict of columns) as NumPy arrays of the raw dtypes `encode` reads.
 
         Args:
             data: the table.
-            categorical_as: `"keys"`: categorical columns as key bytes (any
-                column, missing values included: what `tf.data` pipelines
-                use); `"serving"`: in the dtype of `input_dtypes` (int64
-                columns must then hold integers only).
+            dtypes: categorical column -> "int64" or "string". Default:
+                every categorical column as its key bytes (any column,
+                missing values included: what `tf.data` pipelines use). An
+                int64 column must hold integers only.
 
         Returns:
             Dict column -> `(n,)` array: float64, int64 or object (bytes).
@@ -441,8 +442,7 @@ class FeatureEncoder:
             ValueError: naming the column (and value) that cannot be converted.
         """
         self._check_fitted()
-        if categorical_as not in ("keys", "serving"):
-            raise ValueError(f"`categorical_as` should be 'keys' or 'serving'. Received: {categorical_as!r}")
+        dtypes = dict(dtypes or {})
         out = {}
         for spec in self.columns:
             name = spec.name
@@ -451,7 +451,7 @@ class FeatureEncoder:
                 continue
             separator = spec.separator if isinstance(spec, MultiCategoricalColumn) else None
             codes, keys = raw.factorized_keys(data, name, separator=separator)
-            if categorical_as == "serving" and self.state[name]["input_dtype"] == "int64":
+            if dtypes.get(name) == "int64":
                 bad = [k for k in keys if k is None or not raw.is_int64_key(k)]
                 if bad or (codes < 0).any():
                     raise ValueError(
