@@ -368,28 +368,34 @@ class FeatureEncoder:
         """The encoding layers, name -> layer (a multi-level column: `(SplitTokens, lookup)`), built once."""
         self._check_fitted()
         if not self._layers:
-            for spec in self.columns:
-                name, state = spec.name, self.state[spec.name]
-                if isinstance(spec, NumericColumn):
-                    layer = NumericTransform(
-                        mean=state["mean"],
-                        std=state["std"],
-                        log1p=spec.log1p,
-                        clip_min=spec.clip_min,
-                        clip_max=spec.clip_max,
-                        name=name,
-                    )
-                elif isinstance(spec, BucketizedColumn):
-                    layer = Bucketize(state["boundaries"], name=name)
-                else:
-                    if spec.num_bins is not None:
-                        layer = HashedLookup(spec.num_bins, name=f"{name}_lookup")
-                    else:
-                        layer = VocabularyLookup(state["vocabulary"], name=f"{name}_lookup")
-                    if isinstance(spec, MultiCategoricalColumn):
-                        layer = (SplitTokens(spec.separator, state["max_len"], name=f"{name}_split"), layer)
-                self._layers[name] = layer
+            import tensorflow as tf
+
+            with tf.init_scope():  # tables made eagerly, even when first needed while tracing a tf.data function
+                self._build_layers()
         return self._layers
+
+    def _build_layers(self):
+        for spec in self.columns:
+            name, state = spec.name, self.state[spec.name]
+            if isinstance(spec, NumericColumn):
+                layer = NumericTransform(
+                    mean=state["mean"],
+                    std=state["std"],
+                    log1p=spec.log1p,
+                    clip_min=spec.clip_min,
+                    clip_max=spec.clip_max,
+                    name=name,
+                )
+            elif isinstance(spec, BucketizedColumn):
+                layer = Bucketize(state["boundaries"], name=name)
+            else:
+                if spec.num_bins is not None:
+                    layer = HashedLookup(spec.num_bins, name=f"{name}_lookup")
+                else:
+                    layer = VocabularyLookup(state["vocabulary"], name=f"{name}_lookup")
+                if isinstance(spec, MultiCategoricalColumn):
+                    layer = (SplitTokens(spec.separator, state["max_len"], name=f"{name}_split"), layer)
+            self._layers[name] = layer
 
     def encode(self, raw_inputs: Mapping[str, Any]) -> dict:
         """Encodes raw tensors (one `(batch,)` tensor per column) into model inputs, with the encoding layers.

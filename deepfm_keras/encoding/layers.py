@@ -70,7 +70,8 @@ def _key_bytes(key: str) -> bytes:
 
 class _EncodingLayer(keras.layers.Layer):
     def __init__(self, **kwargs):
-        super().__init__(trainable=False, **kwargs)
+        kwargs.setdefault("trainable", False)
+        super().__init__(**kwargs)
         # Inputs are raw strings, int64 ids or float64 values: never cast them (Keras' own preprocessing layers
         # set the same two flags).
         self._convert_input_args = False
