@@ -157,3 +157,66 @@ def test_feature_spec_builds_a_model_that_reads_batches(criteo_dir):
     assert prediction.shape == (64, 1) and np.all((prediction > 0) & (prediction < 1))
     assert [f.name for f in reader.feature_spec][:2] == ["I1", "I2"]
     assert len(criteo.CriteoReader(missing_indicators=False).feature_spec) == 39
+
+
+def test_fit_encoder_reports_progress_and_caps_vocabularies(criteo_dir):
+    train = criteo_dir / "criteo_kaggle_8k_train.txt"
+    calls = []
+    encoder = criteo.fit_encoder(
+        train, min_count=3, max_size=20, batch_size=2000, progress=lambda n, s: calls.append((n, s))
+    )
+    assert [n for n, _ in calls] == [2000, 4000, 6000, 7200] and all(s >= 0 for _, s in calls)
+    df = naive_frame(train)
+    for name in ("C1", "C6", "C26"):
+        counts = df[name][df[name] != ""].value_counts()
+        expected = sorted(counts[counts >= 3].items(), key=lambda kv: (-kv[1], kv[0]))[:20]
+        assert encoder.vocabularies[name] == [v for v, _ in expected]
+    assert encoder.input_dtypes["C1"] == "string" and encoder.input_dtypes["I1"] == "float64"
+    reader = criteo.CriteoReader(encoder=encoder)
+    assert reader.vocabulary_size("C26") == len(encoder.vocabularies["C26"]) + 2 <= 22
+    with pytest.raises(ValueError, match="C1..C26"):
+        criteo.CriteoReader(encoder=criteo.make_encoder().__class__(numeric=["I1"]).fit({"I1": [1.0]}))
+
+
+def test_latin1_values_keep_their_bytes(tmp_path):
+    line = good_line(1).split("\t")
+    line[15] = "caf\xe9"
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(("\t".join(line) + "\n").encode("latin-1") * 3)
+    encoder = criteo.fit_encoder(path, min_count=2)
+    assert encoder.vocabularies["C2"] == ["caf\udce9"]
+    features, _ = read_all(criteo.CriteoReader(encoder=encoder), path)
+    assert features["C2"][:, 0].tolist() == [2, 2, 2]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["hashing", "vocabulary"])
+def test_a_criteo_model_exports_and_serves_like_keras(criteo_dir, tmp_path, mode):
+    import keras
+    import tensorflow as tf
+
+    from deepfm_keras import export_serving_model, predictions, serving_request
+
+    train = criteo_dir / "criteo_kaggle_8k_dev.txt"
+    if mode == "hashing":
+        reader = criteo.CriteoReader(num_buckets=1000)
+    else:
+        reader = criteo.CriteoReader(encoder=criteo.fit_encoder(train, min_count=2))
+    keras.utils.set_random_seed(0)
+    model = build_deepfm(reader.feature_spec, embedding_dim=4, hidden_units=(8,))
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    model.fit(reader.dataset(train, batch_size=128), epochs=2, shuffle=False, verbose=0)
+    path = export_serving_model(model, reader, tmp_path / "1")  # the reader's encoder goes into the artifact
+
+    test = criteo_dir / "criteo_kaggle_8k_test.txt"
+    features, _ = read_all(reader, test, batch_size=391)
+    expected = model.predict(features, verbose=0)[:, 0]
+    df = naive_frame(test)
+    rows = {n: pd.to_numeric(df[n].replace("", np.nan)).astype("float64") for n in criteo.INTEGER_FEATURES}
+    rows.update({n: df[n] for n in criteo.CATEGORICAL_FEATURES})
+    request = serving_request(pd.DataFrame(rows), path)  # the encoder is read back from the artifact
+    assert request["I1"].dtype == np.float64 and request["C1"].dtype == object
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    served = predictions(serve(**{k: tf.constant(v) for k, v in request.items()}))
+    np.testing.assert_allclose(served, expected, rtol=0, atol=1e-5)
+    assert np.ptp(expected) > 0.01
