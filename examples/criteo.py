@@ -2,7 +2,7 @@
 
 ```
 python examples/criteo.py --train FILE [FILE ...] --test FILE [FILE ...] [--output-dir OUT]
-                          [--epochs N] [--batch-size B] [--num-buckets N | --min-count K]
+                          [--epochs N] [--batch-size B] [--num-buckets N | --min-count K [--max-size M]]
                           [--embedding-dim K] [--max-malformed-fraction F] [--quiet]
 ```
 
@@ -10,14 +10,20 @@ Files are tab-separated Criteo lines (`label, I1..I13, C1..C26`, plain or
 `.gz`) and are streamed with `tf.data`, so they need not fit in memory.
 Categorical values are hashed into `--num-buckets` buckets per field, or, with
 `--min-count K`, looked up in vocabularies of the values seen at least K times
-in the training files (one extra streaming pass). Malformed lines are skipped
+in the training files (one extra streaming pass that reports its progress;
+`--max-size M` keeps the M most frequent values per field). Malformed lines are skipped
 and counted (see `deepfm_keras.datasets.criteo`); the run fails, naming the
 first offending lines, when they exceed `--max-malformed-fraction` of the lines
 of a part or when a part has no usable line.
 
 Writes `OUT/metrics.json` (test AUC and logloss, lines read and malformed per
-part, epochs, training examples/sec) and `OUT/model.keras`. On the shared
-8,000-row sample (`../shared/data/criteo/`):
+part, epochs, training examples/sec), `OUT/model.keras`, `OUT/encoder.json`
+(the hash settings or vocabularies) and `OUT/serving/1`, a SavedModel for
+TensorFlow Serving (`--model_base_path=OUT/serving`) that takes the raw fields
+(`I1..I13` as float64 with NaN for missing, `C1..C26` as strings) with the
+encoding inside; the run checks that the served scores of the first test lines
+equal the Keras model's (`metrics["serving"]`). On the shared 8,000-row sample
+(`../shared/data/criteo/`):
 
 ```
 python examples/criteo.py --train criteo_kaggle_8k_train.txt criteo_kaggle_8k_dev.txt \
@@ -39,7 +45,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from deepfm_keras import build_deepfm  # noqa: E402
+from deepfm_keras import build_deepfm, export_serving_model  # noqa: E402
 from deepfm_keras.datasets import criteo  # noqa: E402
 
 
@@ -98,10 +104,31 @@ class _CountPerEpoch(keras.callbacks.Callback):
         self.counts = check_part(self.reader, self.files, "training", self.max_fraction)
 
 
+def export_and_check(model, encoder, test_files: list[str], path: str, rows: int = 256) -> dict:
+    """Exports the serving SavedModel and compares its scores of the first test lines with the Keras model's."""
+    import tensorflow as tf
+
+    export_serving_model(model, encoder, path)
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    raw, _ = next(iter(criteo.CriteoReader(encoder=encoder).raw_dataset(test_files, batch_size=rows)))
+    served = serve(**raw)["prediction"].numpy()
+    expected = model.predict_on_batch(encoder.encode(raw))[:, 0]
+    return {
+        "path": path,
+        "rows_checked": int(served.size),
+        "max_abs_diff_vs_keras": float(np.abs(served - expected).max()),
+    }
+
+
 def run(args) -> dict:
     keras.utils.set_random_seed(args.seed)
-    vocabularies = criteo.build_vocabularies(args.train, min_count=args.min_count) if args.min_count else None
-    reader = criteo.CriteoReader(num_buckets=args.num_buckets, vocabularies=vocabularies)
+    if args.min_count:
+        encoder = criteo.fit_encoder(
+            args.train, min_count=args.min_count, max_size=args.max_size, progress=not args.quiet
+        )
+    else:
+        encoder = criteo.make_encoder(num_buckets=args.num_buckets)
+    reader = criteo.CriteoReader(encoder=encoder)
     model = build_deepfm(
         reader.feature_spec,
         embedding_dim=args.embedding_dim,
@@ -128,7 +155,7 @@ def run(args) -> dict:
     train_seconds = time.perf_counter() - start
     train_counts = counter.counts
 
-    test_reader = criteo.CriteoReader(num_buckets=args.num_buckets, vocabularies=vocabularies)
+    test_reader = criteo.CriteoReader(encoder=encoder)
     labels, scores = [], []
     for features, y in test_reader.dataset(args.test, batch_size=args.batch_size):
         labels.append(y.numpy())
@@ -150,12 +177,15 @@ def run(args) -> dict:
         "categorical_ids": f"vocabulary min_count={args.min_count}" if args.min_count else f"hash {args.num_buckets}",
     }
     os.makedirs(args.output_dir, exist_ok=True)
+    model.save(os.path.join(args.output_dir, "model.keras"))
+    encoder.save(os.path.join(args.output_dir, "encoder.json"))
+    metrics["serving"] = export_and_check(model, encoder, args.test, os.path.join(args.output_dir, "serving", "1"))
     with open(os.path.join(args.output_dir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
-    model.save(os.path.join(args.output_dir, "model.keras"))
     print(
         f"test AUC {metrics['auc']:.4f}  logloss {metrics['logloss']:.4f}  "
-        f"lines read {metrics['rows_read']} (malformed {metrics['malformed_rows']})  -> {args.output_dir}"
+        f"lines read {metrics['rows_read']} (malformed {metrics['malformed_rows']})  served = Keras to "
+        f"{metrics['serving']['max_abs_diff_vs_keras']:.1e}  -> {args.output_dir}"
     )
     return metrics
 
@@ -169,6 +199,9 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--num-buckets", type=int, default=10_000, help="hash buckets per categorical field")
     p.add_argument("--min-count", type=int, default=0, help="use vocabularies of values seen >= this many times")
+    p.add_argument(
+        "--max-size", type=int, default=None, help="with --min-count: keep at most this many values per field"
+    )
     p.add_argument("--embedding-dim", type=int, default=8)
     p.add_argument("--hidden-units", type=int, nargs="*", default=[128, 64])
     p.add_argument("--dropout", type=float, default=0.0)
@@ -182,6 +215,8 @@ def parse_args(argv=None):
     for name in ("epochs", "batch_size", "num_buckets", "embedding_dim"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} should be positive, got {getattr(args, name)}")
+    if args.max_size is not None and args.max_size < 1:
+        p.error(f"--max-size should be positive, got {args.max_size}")
     if args.min_count < 0 or not 0 <= args.max_malformed_fraction <= 1:
         p.error("--min-count should be >= 0 and --max-malformed-fraction in [0, 1]")
     for f in args.train + args.test:

@@ -40,6 +40,28 @@ def test_criteo_example_trains_and_reports(shared_data, tmp_path):
     assert metrics["logloss"] < 0.51
     assert (out / "model.keras").is_file()
     assert "test AUC" in result.stdout
+    # one artifact for TensorFlow Serving, with the hash settings inside, scoring raw lines like the Keras model
+    assert (out / "serving" / "1" / "saved_model.pb").is_file()
+    assert metrics["serving"]["rows_checked"] == 256 and metrics["serving"]["max_abs_diff_vs_keras"] < 1e-5
+    encoder = json.loads((out / "encoder.json").read_text())
+    assert encoder["columns"][-1] == {"kind": "categorical", "name": "C26", "min_count": 1, "max_size": None,
+                                      "num_bins": 10_000}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_criteo_example_vocabulary_mode_exports_its_vocabularies(shared_data, tmp_path):
+    d = shared_data / "criteo"
+    out = tmp_path / "out"
+    result = run_cli(
+        "--train", d / "criteo_kaggle_8k_dev.txt", "--test", d / "criteo_kaggle_8k_test.txt",
+        "--output-dir", out, "--epochs", "1", "--min-count", "2", "--max-size", "50",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "vocabulary pass: 409 lines" in result.stderr  # progress of the vocabulary pass
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["serving"]["max_abs_diff_vs_keras"] < 1e-5
+    state = json.loads((out / "encoder.json").read_text())["state"]
+    assert 0 < len(state["C1"]["vocabulary"]) <= 50
 
 
 def test_auc_and_logloss_match_naive_definitions():

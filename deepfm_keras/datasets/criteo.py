@@ -333,6 +333,18 @@ class CriteoReader:
         raw, labels = self.parse_raw(lines)
         return self.encoder.encode(raw), labels
 
+    def raw_dataset(self, files, *, batch_size: int = 4096):
+        """A `tf.data.Dataset` of `(raw, labels)` batches: the well-formed lines as serving-signature inputs.
+
+        `raw` is what the exported `serving_default` takes (float64 `I`
+        fields with NaN for missing, string `C` fields), so
+        `serve(**raw)["prediction"]` scores log lines directly.
+        """
+        files = _check_files(files)
+        batch_size = _positive_int("batch_size", batch_size)
+        self._ensure_state()
+        return _lines_dataset(files).batch(batch_size).map(self.parse_raw)
+
     def dataset(
         self,
         files,
