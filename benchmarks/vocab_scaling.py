@@ -51,15 +51,24 @@ CONTENDERS = ("deepfm_keras", "deepfm_keras_dense", "deepctr")
 OPTIMIZERS = ("adam", "adagrad", "rowwise_adagrad", "sgd")
 
 
-def synthetic(num_rows: int, vocabulary: int, seed: int = 0):
-    """Numeric `(n, 13)` float32, ids `(n, 26)` int64 in `[0, vocabulary)` with skewed frequencies, labels."""
+def synthetic(num_rows: int, vocabulary: int, seed: int = 0, law: str = "zipf"):
+    """Numeric `(n, 13)` float32, ids `(n, 26)` int64 in `[0, vocabulary)` with skewed frequencies, labels.
+
+    `law="zipf"`: the id of rank r has frequency ~ 1 / r^1.1, the law of the project's synthetic Criteo
+    files (`deepfm_keras.datasets.criteo.write_synthetic`). `law="flat"`: rank = V * u^3 (u uniform), a much
+    flatter law under which nearly every id of a batch is distinct at 10^6 ids: the worst case for a
+    row-sparse update. A multiplicative hash spreads the ranks over the table.
+    """
     import numpy as np
 
     rng = np.random.default_rng(seed)
     numeric = rng.normal(size=(num_rows, NUM_NUMERIC)).astype("float32")
-    # rank = V * u^3: the most frequent 1% of ids get ~20% of the rows, as in click logs; a multiplicative
-    # hash spreads the ranks over the table.
-    ranks = (vocabulary * rng.random((num_rows, NUM_CATEGORICAL)) ** 3).astype("int64")
+    if law == "zipf":
+        cumulative = np.cumsum(1.0 / np.arange(1, vocabulary + 1) ** 1.1)
+        ranks = np.searchsorted(cumulative / cumulative[-1], rng.random((num_rows, NUM_CATEGORICAL)))
+        ranks = np.minimum(ranks, vocabulary - 1).astype("int64")
+    else:
+        ranks = (vocabulary * rng.random((num_rows, NUM_CATEGORICAL)) ** 3).astype("int64")
     ids = (ranks * 2654435761 + np.arange(NUM_CATEGORICAL) * 40503) % vocabulary
     logit = numeric[:, :3].sum(axis=1) * 0.3 + ((ids[:, 0] % 7) - 3) * 0.2
     labels = (rng.random(num_rows) < 1 / (1 + np.exp(-logit))).astype("float32")
@@ -89,7 +98,7 @@ def run_deepfm_keras(config: dict) -> dict:
 
     import deepfm_keras as dk
 
-    numeric, ids, labels = synthetic(config["steps"] * BATCH, config["vocabulary"])
+    numeric, ids, labels = synthetic(config["steps"] * BATCH, config["vocabulary"], law=config["law"])
     spec = [dk.NumericFeature(f"I{i}") for i in range(NUM_NUMERIC)] + [
         dk.CategoricalFeature(f"C{i}", vocabulary_size=config["vocabulary"]) for i in range(NUM_CATEGORICAL)
     ]
@@ -122,7 +131,7 @@ def run_deepctr(config: dict) -> dict:
     from deepctr.feature_column import DenseFeat, SparseFeat, get_feature_names
     from deepctr.models import DeepFM
 
-    numeric, ids, labels = synthetic(config["steps"] * BATCH, config["vocabulary"])
+    numeric, ids, labels = synthetic(config["steps"] * BATCH, config["vocabulary"], law=config["law"])
     columns = [SparseFeat(f"C{i}", vocabulary_size=config["vocabulary"], embedding_dim=16) for i in range(26)] + [
         DenseFeat(f"I{i}", 1) for i in range(NUM_NUMERIC)
     ]
@@ -185,6 +194,7 @@ def main(argv=None) -> None:
     parser.add_argument("--with-dense", action="store_true", help="also run deepfm_keras_dense")
     parser.add_argument("--steps", type=int, default=12, help="batches of 4096 per epoch (default: 12)")
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs after the warm-up one (default: 2)")
+    parser.add_argument("--law", choices=("zipf", "flat"), default="zipf", help="id frequency law (default: zipf)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per run (default: 900)")
     parser.add_argument("--out", default=os.path.join(HERE, "results", "vocab_scaling.json"))
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -200,7 +210,12 @@ def main(argv=None) -> None:
                 if contender != "deepfm_keras" and optimizer == "rowwise_adagrad":
                     continue  # neither stock Keras nor DeepCTR has row-wise Adagrad
                 config = dict(
-                    contender=contender, vocabulary=vocabulary, optimizer=optimizer, steps=args.steps, epochs=args.epochs
+                    contender=contender,
+                    vocabulary=vocabulary,
+                    optimizer=optimizer,
+                    steps=args.steps,
+                    epochs=args.epochs,
+                    law=args.law,
                 )
                 python = DEEPCTR_PYTHON if contender == "deepctr" else sys.executable
                 result = run_one(config, python, args.timeout)
