@@ -294,6 +294,23 @@ class CriteoReader:
             self._counters[1].assign(0)
 
     # -- parsing ------------------------------------------------------------
+    def _parse_blocks(self, lines):
+        import tensorflow as tf
+
+        self._ensure_state()
+        lines = tf.convert_to_tensor(lines, dtype=tf.string)
+        fields, ok = _split_fields(lines)
+        self._counters[0].assign_add(tf.size(ok, out_type=tf.int64))
+        self._counters[1].assign_add(tf.reduce_sum(tf.cast(tf.logical_not(ok), tf.int64)))
+        fields = tf.cond(tf.reduce_all(ok), lambda: fields, lambda: tf.boolean_mask(fields, ok))
+        labels = tf.strings.to_number(fields[:, :1], tf.float32)
+        first = 1 + len(INTEGER_FEATURES)
+        ints = fields[:, 1:first]
+        missing = tf.equal(ints, "")
+        x = tf.strings.to_number(tf.where(missing, "0", ints), tf.float64)
+        x = tf.where(missing, tf.constant(np.nan, tf.float64), x)
+        return x, fields[:, first:], labels
+
     def parse_raw(self, lines):
         """Parses a batch of lines into raw columns; malformed ones are dropped and counted.
 
@@ -305,33 +322,24 @@ class CriteoReader:
             for missing; string `C` fields) as the serving signature takes
             them, and float32 labels `(n, 1)`, `n` the well-formed lines.
         """
-        import tensorflow as tf
-
-        self._ensure_state()
-        lines = tf.convert_to_tensor(lines, dtype=tf.string)
-        fields, ok = _split_fields(lines)
-        self._counters[0].assign_add(tf.size(ok, out_type=tf.int64))
-        self._counters[1].assign_add(tf.reduce_sum(tf.cast(tf.logical_not(ok), tf.int64)))
-        fields = tf.cond(tf.reduce_all(ok), lambda: fields, lambda: tf.boolean_mask(fields, ok))
-        labels = tf.strings.to_number(fields[:, :1], tf.float32)
-        ints = fields[:, 1 : 1 + len(INTEGER_FEATURES)]
-        missing = tf.equal(ints, "")
-        x = tf.strings.to_number(tf.where(missing, "0", ints), tf.float64)
-        x = tf.where(missing, tf.constant(np.nan, tf.float64), x)
-        raw = {name: x[:, i] for i, name in enumerate(INTEGER_FEATURES)}
-        first = 1 + len(INTEGER_FEATURES)
-        raw.update({name: fields[:, first + i] for i, name in enumerate(CATEGORICAL_FEATURES)})
+        ints, cats, labels = self._parse_blocks(lines)
+        raw = {name: ints[:, i] for i, name in enumerate(INTEGER_FEATURES)}
+        raw.update({name: cats[:, i] for i, name in enumerate(CATEGORICAL_FEATURES)})
         return raw, labels
 
     def parse_lines(self, lines):
         """Parses and encodes a batch of lines; malformed ones are dropped and counted.
 
+        The `I` and `C` fields go to `encoder.encode` as two blocks, so
+        columns encoded alike (all `I` fields; all `C` fields when hashed)
+        take one call of their layer.
+
         Returns:
             `(features, labels)`: the encoder's model inputs (`(n, 1)` float32
             numeric, int64 ids) and float32 labels `(n, 1)`.
         """
-        raw, labels = self.parse_raw(lines)
-        return self.encoder.encode(raw), labels
+        ints, cats, labels = self._parse_blocks(lines)
+        return self.encoder.encode(blocks=[(INTEGER_FEATURES, ints), (CATEGORICAL_FEATURES, cats)]), labels
 
     def raw_dataset(self, files, *, batch_size: int = 4096):
         """A `tf.data.Dataset` of `(raw, labels)` batches: the well-formed lines as serving-signature inputs.

@@ -47,6 +47,14 @@ FORMAT_VERSION = 2
 MISSING_SUFFIX = "_missing"
 
 
+def _layer_key(layer) -> Any:
+    """Layers with equal keys compute the same function (hashing and numeric layers); others are unique."""
+    if isinstance(layer, (HashedLookup, NumericTransform, Bucketize)):
+        config = {k: v for k, v in layer.get_config().items() if k != "name"}
+        return type(layer).__name__, json.dumps(config, sort_keys=True)
+    return id(layer)
+
+
 def _named(kind, entries, make):
     if isinstance(entries, str):
         raise ValueError(f"`{kind}` should be a list of column names. Received: {kind}={entries!r}")
@@ -397,13 +405,22 @@ class FeatureEncoder:
                     layer = (SplitTokens(spec.separator, state["max_len"], name=f"{name}_split"), layer)
             self._layers[name] = layer
 
-    def encode(self, raw_inputs: Mapping[str, Any]) -> dict:
+    def encode(self, raw_inputs: Mapping[str, Any] | None = None, *, blocks: Sequence[tuple] = ()) -> dict:
         """Encodes raw tensors (one `(batch,)` tensor per column) into model inputs, with the encoding layers.
 
         Raw dtypes: float64 for numeric and bucketised columns (NaN is
         missing), int64 or string for categorical columns, string for
         multi-level ones (the unsplit `"a|b"`). This is what `tf.data`
         pipelines and the serving signature run.
+
+        Args:
+            raw_inputs: dict column -> `(batch,)` tensor.
+            blocks: optional `(names, tensor)` pairs, the tensor `(batch,
+                len(names))` holding those single-level columns side by
+                side (a parsed file, say). Columns whose layers are
+                configured alike (same hashing, same numeric transform) are
+                encoded by one call of that layer: the same ops, the same
+                ids and values as column by column.
 
         Returns:
             Dict feature name -> tensor, in `feature_spec` order: float32
@@ -412,10 +429,28 @@ class FeatureEncoder:
         import tensorflow as tf
 
         layers = self.layers()
+        specs = self.column_specs
         out = {}
-        indicators = {}
+        for names, block in blocks:
+            unknown = [n for n in names if n not in specs or isinstance(specs[n], MultiCategoricalColumn)]
+            if unknown:
+                raise ValueError(f"`blocks` names {unknown}, which are not single-level columns of the encoder.")
+            groups: dict[Any, list[int]] = {}
+            for i, name in enumerate(names):
+                groups.setdefault(_layer_key(layers[name]), []).append(i)
+            for index in groups.values():
+                part = block if len(index) == len(names) else tf.gather(block, index, axis=1)
+                encoded = layers[names[index[0]]](part)
+                missing = tf.cast(tf.math.is_nan(tf.cast(part, tf.float64)), tf.float32)
+                for j, i in enumerate(index):
+                    out[names[i]] = encoded[:, j : j + 1]
+                    if getattr(specs[names[i]], "missing_indicator", False):
+                        out[names[i] + MISSING_SUFFIX] = missing[:, j : j + 1]
+        raw_inputs = dict(raw_inputs or {})
         for spec in self.columns:
             name = spec.name
+            if name in out:
+                continue
             if name not in raw_inputs:
                 raise ValueError(f"Column '{name}' is missing from the input. Available columns: {list(raw_inputs)}")
             values = raw_inputs[name]
@@ -427,8 +462,7 @@ class FeatureEncoder:
             out[name] = tf.reshape(layers[name](values), [-1, 1])
             if isinstance(spec, NumericColumn) and spec.missing_indicator:
                 missing = tf.math.is_nan(tf.cast(values, tf.float64))
-                indicators[name + MISSING_SUFFIX] = tf.reshape(tf.cast(missing, tf.float32), [-1, 1])
-        out.update(indicators)
+                out[name + MISSING_SUFFIX] = tf.reshape(tf.cast(missing, tf.float32), [-1, 1])
         return {f.name: out[f.name] for f in self.feature_spec}
 
     def raw_inputs(self, data, *, dtypes: Mapping[str, str] | None = None) -> dict[str, np.ndarray]:

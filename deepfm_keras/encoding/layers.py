@@ -284,7 +284,11 @@ class NumericTransform(_EncodingLayer):
     def call(self, values):
         import tensorflow as tf
 
-        x = (self.prepare(values) - self.mean) / self.std
+        x = self.prepare(values)
+        if self.mean != 0.0:
+            x = x - self.mean
+        if self.std != 1.0:
+            x = x / self.std
         x = tf.cast(tf.where(tf.math.is_nan(x), tf.zeros_like(x), x), tf.float32)
         finite = tf.debugging.Assert(
             tf.reduce_all(tf.math.is_finite(x)),
