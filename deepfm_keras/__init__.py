@@ -1,5 +1,6 @@
 """DeepFM (Guo et al., IJCAI 2017) for native Keras 3 on TensorFlow."""
 
+from deepfm_keras import optimizers
 from deepfm_keras.callbacks import ContributionLogger
 from deepfm_keras.data import make_dataset
 from deepfm_keras.distribute import get_strategy, global_batch_size
@@ -22,6 +23,7 @@ from deepfm_keras.features import (
 )
 from deepfm_keras.inference import batch_predict
 from deepfm_keras.model import (
+    DeepFMModel,
     build_deep,
     build_deepfm,
     build_field_embeddings,
@@ -35,6 +37,7 @@ from deepfm_keras.serving import export_serving_model, load_model, predictions, 
 from deepfm_keras.version import __version__
 
 __all__ = [
+    "DeepFMModel",
     "BucketizedColumn",
     "CategoricalColumn",
     "CategoricalFeature",
@@ -61,6 +64,7 @@ __all__ = [
     "global_batch_size",
     "load_model",
     "make_dataset",
+    "optimizers",
     "part_models",
     "predictions",
     "request_to_frame",
