@@ -76,14 +76,17 @@ def synthetic(num_rows: int, vocabulary: int, seed: int = 0, law: str = "zipf"):
 
 
 class _EpochTimer:
+    """Wall time and process CPU time (all threads) of each epoch."""
+
     def __init__(self):
-        self.times = []
+        self.times, self.cpu = [], []
 
     def start(self):
-        self._t = time.perf_counter()
+        self._t, self._c = time.perf_counter(), time.process_time()
 
     def stop(self):
         self.times.append(time.perf_counter() - self._t)
+        self.cpu.append(time.process_time() - self._c)
 
 
 def _peak_rss_mb() -> float:
@@ -119,6 +122,7 @@ def run_deepfm_keras(config: dict) -> dict:
     return {
         "optimizer_class": type(model.optimizer).__name__,
         "epoch_s": timer.times,
+        "epoch_cpu_s": timer.cpu,
         "params": int(model.count_params()),
         "loss": float(history.history["loss"][-1]),
         "finite": bool(np.isfinite(history.history["loss"][-1])),
@@ -148,6 +152,7 @@ def run_deepctr(config: dict) -> dict:
     return {
         "optimizer_class": type(model.optimizer).__name__,
         "epoch_s": timer.times,
+        "epoch_cpu_s": timer.cpu,
         "params": int(model.count_params()),
         "loss": float(history.history["loss"][-1]),
         "finite": bool(np.isfinite(history.history["loss"][-1])),
@@ -159,6 +164,11 @@ def child(config: dict) -> None:
     result = runner(config)
     result["peak_rss_mb"] = _peak_rss_mb()
     print("RESULT " + json.dumps(result), flush=True)
+
+
+def _median(values):
+    values = sorted(values)
+    return values[len(values) // 2]
 
 
 def run_one(config: dict, python: str, timeout: int) -> dict:
@@ -181,8 +191,9 @@ def run_one(config: dict, python: str, timeout: int) -> dict:
     if proc.returncode != 0 or not lines:
         return {**config, "error": (proc.stderr or proc.stdout)[-1500:]}
     result = {**config, **json.loads(lines[-1][len("RESULT ") :]), "wall_s": time.perf_counter() - start}
-    timed = sorted(result["epoch_s"][1:])
-    result["ex_per_s"] = config["steps"] * BATCH / timed[len(timed) // 2]
+    rows = config["steps"] * BATCH
+    result["ex_per_s"] = rows / _median(result["epoch_s"][1:])
+    result["cpu_us_per_ex"] = 1e6 * _median(result["epoch_cpu_s"][1:]) / rows
     return result
 
 
@@ -221,11 +232,14 @@ def main(argv=None) -> None:
                 result = run_one(config, python, args.timeout)
                 results.append(result)
                 if "error" in result:
-                    print(f"{contender:20s} V={vocabulary:>9,} {optimizer:16s} ERROR {result['error'][-300:]}", flush=True)
+                    print(
+                        f"{contender:20s} V={vocabulary:>9,} {optimizer:16s} ERROR {result['error'][-300:]}", flush=True
+                    )
                 else:
                     print(
                         f"{contender:20s} V={vocabulary:>9,} {optimizer:16s} {result['optimizer_class']:15s} "
-                        f"{result['ex_per_s']:>9,.0f} ex/s  peak {result['peak_rss_mb']:>7,.0f} MB  "
+                        f"{result['ex_per_s']:>9,.0f} ex/s {result['cpu_us_per_ex']:6.1f} CPU-us/ex  "
+                        f"peak {result['peak_rss_mb']:>7,.0f} MB  "
                         f"params {result['params'] / 1e6:7.2f}M  loss {result['loss']:.4f}",
                         flush=True,
                     )
@@ -239,21 +253,32 @@ def summarize(results: list[dict]) -> None:
     ok = [r for r in results if "error" not in r]
     by = {(r["contender"], r["vocabulary"], r["optimizer"]): r for r in ok}
     vocabularies = sorted({r["vocabulary"] for r in ok})
-    print("\n| contender | optimizer | " + " | ".join(f"{v:,} ids ex/s (peak MB)" for v in vocabularies) + " | ratio largest/smallest |")
+    print(
+        "\n| contender | optimizer | "
+        + " | ".join(f"{v:,} ids: ex/s / CPU-us/ex (peak MB)" for v in vocabularies)
+        + " | ratio largest/smallest |"
+    )
     print("|---|---|" + "---|" * (len(vocabularies) + 1))
     for contender, optimizer in sorted({(r["contender"], r["optimizer"]) for r in ok}):
         cells = []
         for v in vocabularies:
             r = by.get((contender, v, optimizer))
-            cells.append(f"{r['ex_per_s']:,.0f} ({r['peak_rss_mb']:,.0f})" if r else "-")
+            cells.append(f"{r['ex_per_s']:,.0f} / {r['cpu_us_per_ex']:.1f} ({r['peak_rss_mb']:,.0f})" if r else "-")
         small, large = by.get((contender, vocabularies[0], optimizer)), by.get((contender, vocabularies[-1], optimizer))
-        ratio = f"{large['ex_per_s'] / small['ex_per_s']:.2f}" if small and large else "-"
+        ratio = (
+            f"{large['ex_per_s'] / small['ex_per_s']:.2f} (CPU {small['cpu_us_per_ex'] / large['cpu_us_per_ex']:.2f})"
+            if small and large
+            else "-"
+        )
         print(f"| {contender} | {optimizer} | " + " | ".join(cells) + f" | {ratio} |")
     for v in vocabularies:
         for optimizer in sorted({r["optimizer"] for r in ok}):
             ours, peer = by.get(("deepfm_keras", v, optimizer)), by.get(("deepctr", v, optimizer))
             if ours and peer:
-                print(f"deepfm_keras / DeepCTR at {v:,} ids, {optimizer}: {ours['ex_per_s'] / peer['ex_per_s']:.2f}x")
+                print(
+                    f"deepfm_keras / DeepCTR at {v:,} ids, {optimizer}: {ours['ex_per_s'] / peer['ex_per_s']:.2f}x ex/s, "
+                    f"{peer['cpu_us_per_ex'] / ours['cpu_us_per_ex']:.2f}x CPU per example"
+                )
 
 
 if __name__ == "__main__":
