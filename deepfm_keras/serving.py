@@ -64,7 +64,8 @@ def _as_encoder(encoder) -> FeatureEncoder:
         raise ValueError(
             f"`encoder` should be a fitted FeatureEncoder (or a CriteoReader). Received: {type(encoder).__name__}"
         )
-    encoder._check_fitted()
+    if not encoder.is_fitted:
+        raise RuntimeError("This FeatureEncoder is not fitted yet: call `fit(df)` first.")
     return encoder
 
 

@@ -3,7 +3,9 @@
 - `columns`: the column specs (what each raw column becomes, and its options).
 - `raw`: type rules in Python (a value's key string; a table's columns as arrays).
 - `layers`: the Keras layers that apply a fitted encoding in TensorFlow ops.
-- `encoder`: `FeatureEncoder`, which fits the state from pandas and applies it with the layers.
+- `fitting`: the state each column learns from data (vocabularies, statistics, boundaries).
+- `apply`: raw tensors or a DataFrame through the layers (`encode`, `transform`, `raw_inputs`).
+- `encoder`: `FeatureEncoder`, the column specs and their fitted state, saved as JSON; its methods call the two above.
 """
 
 from deepfm_keras.encoding.columns import (

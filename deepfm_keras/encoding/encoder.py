@@ -21,9 +21,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from deepfm_keras.encoding import raw
+from deepfm_keras.encoding import apply, fitting, raw
+from deepfm_keras.encoding.apply import MISSING_SUFFIX
 from deepfm_keras.encoding.columns import (
     BucketizedColumn,
     CategoricalColumn,
@@ -35,24 +35,10 @@ from deepfm_keras.encoding.layers import (
     FIRST_ID,
     OOV_ID,
     PAD_ID,
-    Bucketize,
-    HashedLookup,
-    NumericTransform,
-    SplitTokens,
-    VocabularyLookup,
 )
 from deepfm_keras.features import CategoricalFeature, MultiCategoricalFeature, NumericFeature, normalize_spec
 
 FORMAT_VERSION = 2
-MISSING_SUFFIX = "_missing"
-
-
-def _layer_key(layer) -> Any:
-    """Layers with equal keys compute the same function (hashing and numeric layers); others are unique."""
-    if isinstance(layer, (HashedLookup, NumericTransform, Bucketize)):
-        config = {k: v for k, v in layer.get_config().items() if k != "name"}
-        return type(layer).__name__, json.dumps(config, sort_keys=True)
-    return id(layer)
 
 
 def _named(kind, entries, make):
@@ -91,6 +77,7 @@ class FeatureEncoder:
 
     Example:
 
+    >>> import pandas as pd
     >>> df = pd.DataFrame({"u": [3, 3, 7], "g": ["a|b", "b", None], "x": [1.0, None, 3.0]})
     >>> enc = FeatureEncoder(numeric=["x"], categorical=["u"], multi_categorical={"g": "|"})
     >>> x = enc.fit_transform(df)
@@ -253,18 +240,7 @@ class FeatureEncoder:
             ValueError: for a missing column, a wrong-kind column or infinite
                 numeric values, naming the column.
         """
-        state = {}
-        for spec in self.columns:
-            if isinstance(spec, NumericColumn):
-                state[spec.name] = self._fit_numeric(spec, raw.numeric_values(data, spec.name))
-            elif isinstance(spec, BucketizedColumn):
-                state[spec.name] = self._fit_buckets(spec, raw.numeric_values(data, spec.name))
-            else:
-                separator = spec.separator if isinstance(spec, MultiCategoricalColumn) else None
-                codes, keys = raw.factorized_keys(data, spec.name, separator=separator)
-                counts = np.bincount(codes[codes >= 0], minlength=len(keys))
-                state[spec.name] = self._fit_categorical(spec, keys, counts)
-        self._set_state(state)
+        self._set_state({spec.name: fitting.fit_column(spec, data) for spec in self.columns})
         return self
 
     def fit_counts(
@@ -300,7 +276,7 @@ class FeatureEncoder:
                 if spec.num_bins is None and spec.name not in counts:
                     raise ValueError(f"Column '{spec.name}' has a vocabulary: give its `counts`.")
                 keys = [str(k) for k in column_counts]
-                state[spec.name] = self._fit_categorical(spec, keys, np.array(list(column_counts.values()), "int64"))
+                state[spec.name] = fitting.fit_categorical(spec, keys, np.array(list(column_counts.values()), "int64"))
                 dtype = dict(input_dtypes or {}).get(spec.name)
                 if dtype is not None:
                     if dtype not in ("int64", "string") or (
@@ -312,59 +288,6 @@ class FeatureEncoder:
                 raise ValueError(f"Column '{spec.name}': `fit_counts` supports numeric and categorical columns only.")
         self._set_state(state)
         return self
-
-    @staticmethod
-    def _fit_numeric(spec: NumericColumn, values: np.ndarray) -> dict:
-        layer = NumericTransform(log1p=spec.log1p, clip_min=spec.clip_min, clip_max=spec.clip_max)
-        prepared = layer.prepare(values).numpy()
-        if np.isinf(prepared).any():
-            raise ValueError(
-                f"Column '{spec.name}' holds infinite values; the encoder cannot standardise +-inf. "
-                "Replace them, or clip the column (NumericColumn(clip_min=..., clip_max=...))."
-            )
-        finite = prepared[~np.isnan(prepared)]
-        mean, std = 0.0, 1.0
-        if spec.standardize and finite.size:
-            mean, std = float(finite.mean()), float(finite.std())
-            if not (np.isfinite(mean) and np.isfinite(std)):
-                raise ValueError(f"Column '{spec.name}' holds values too large to standardise.")
-        return {"mean": mean, "std": std if std > 0 else 1.0, "input_dtype": "float64"}
-
-    @staticmethod
-    def _fit_buckets(spec: BucketizedColumn, values: np.ndarray) -> dict:
-        if spec.boundaries is not None:
-            boundaries = list(spec.boundaries)
-        else:
-            finite = values[np.isfinite(values)]
-            cuts = np.quantile(finite, np.linspace(0, 1, spec.num_buckets + 1)[1:-1]) if finite.size else []
-            boundaries = sorted({float(b) for b in cuts})
-        return {"boundaries": boundaries, "input_dtype": "float64"}
-
-    def _fit_categorical(self, spec, keys: list, counts: np.ndarray) -> dict:
-        if isinstance(spec, MultiCategoricalColumn):
-            split = SplitTokens(spec.separator, max_len=1)
-            tokens = split.tokens(np.array([raw.key_bytes(k) for k in keys], dtype=object).reshape(-1))
-            lengths = tokens.row_lengths().numpy()
-            weights = np.repeat(np.asarray(counts, "int64"), lengths)
-            flat = [t.decode("utf-8", "surrogateescape") for t in tokens.flat_values.numpy().tolist()]
-            totals = pd.Series(weights, dtype="int64").groupby(pd.Index(flat, dtype=object), sort=False).sum()
-            keys, counts = list(totals.index), totals.to_numpy()
-            longest = int(lengths.max()) if lengths.size else 0
-            state = {"max_len": spec.max_len if spec.max_len is not None else max(longest, 1)}
-        else:
-            present = [k for k, n in zip(keys, counts, strict=True) if k is not None and n > 0]
-            ints = bool(present) and all(raw.is_int64_key(k) for k in present)
-            state = {"input_dtype": "int64" if ints else "string"}
-        if isinstance(spec, MultiCategoricalColumn):
-            state["input_dtype"] = "string"
-        if spec.num_bins is None:
-            totals = {}
-            for key, count in zip(keys, counts, strict=True):
-                if key is not None and count > 0:
-                    totals[key] = totals.get(key, 0) + int(count)
-            kept = sorted(((k, n) for k, n in totals.items() if n >= spec.min_count), key=lambda kn: (-kn[1], kn[0]))
-            state["vocabulary"] = [k for k, _ in kept[: spec.max_size]]
-        return state
 
     def _set_state(self, state: dict) -> None:
         self.state = state
@@ -379,141 +302,42 @@ class FeatureEncoder:
             import tensorflow as tf
 
             with tf.init_scope():  # tables made eagerly, even when first needed while tracing a tf.data function
-                self._build_layers()
+                self._layers = apply.build_layers(self.columns, self.state)
         return self._layers
 
-    def _build_layers(self):
-        for spec in self.columns:
-            name, state = spec.name, self.state[spec.name]
-            if isinstance(spec, NumericColumn):
-                layer = NumericTransform(
-                    mean=state["mean"],
-                    std=state["std"],
-                    log1p=spec.log1p,
-                    clip_min=spec.clip_min,
-                    clip_max=spec.clip_max,
-                    name=name,
-                )
-            elif isinstance(spec, BucketizedColumn):
-                layer = Bucketize(state["boundaries"], name=name)
-            else:
-                if spec.num_bins is not None:
-                    layer = HashedLookup(spec.num_bins, name=f"{name}_lookup")
-                else:
-                    layer = VocabularyLookup(state["vocabulary"], name=f"{name}_lookup")
-                if isinstance(spec, MultiCategoricalColumn):
-                    layer = (SplitTokens(spec.separator, state["max_len"], name=f"{name}_split"), layer)
-            self._layers[name] = layer
-
     def encode(self, raw_inputs: Mapping[str, Any] | None = None, *, blocks: Sequence[tuple] = ()) -> dict:
-        """Encodes raw tensors (one `(batch,)` tensor per column) into model inputs, with the encoding layers.
-
-        Raw dtypes: float64 for numeric and bucketised columns (NaN is
-        missing), int64 or string for categorical columns, string for
-        multi-level ones (the unsplit `"a|b"`). This is what `tf.data`
-        pipelines and the serving signature run.
+        """Encodes raw tensors into model inputs with the encoding layers: `deepfm_keras.encoding.apply.encode`.
 
         Args:
-            raw_inputs: dict column -> `(batch,)` tensor.
-            blocks: optional `(names, tensor)` pairs, the tensor `(batch,
-                len(names))` holding those single-level columns side by
-                side (a parsed file, say). Columns whose layers are
-                configured alike (same hashing, same numeric transform) are
-                encoded by one call of that layer: the same ops, the same
-                ids and values as column by column.
+            raw_inputs: dict column -> `(batch,)` raw tensor: float64 for
+                numeric and bucketised columns (NaN is missing), int64 or
+                string for categorical columns, the unsplit string for
+                multi-level ones.
+            blocks: optional `(names, tensor)` pairs of `(batch, len(names))`
+                side-by-side single-level columns, encoded a block at a time.
 
         Returns:
-            Dict feature name -> tensor, in `feature_spec` order: float32
+            Dict feature name -> tensor in `feature_spec` order: float32
             `(batch, 1)`, int64 `(batch, 1)`, int64 `(batch, max_len)`.
         """
-        import tensorflow as tf
-
-        layers = self.layers()
-        specs = self.column_specs
-        out = {}
-        for names, block in blocks:
-            unknown = [n for n in names if n not in specs or isinstance(specs[n], MultiCategoricalColumn)]
-            if unknown:
-                raise ValueError(f"`blocks` names {unknown}, which are not single-level columns of the encoder.")
-            groups: dict[Any, list[int]] = {}
-            for i, name in enumerate(names):
-                groups.setdefault(_layer_key(layers[name]), []).append(i)
-            for index in groups.values():
-                part = block if len(index) == len(names) else tf.gather(block, index, axis=1)
-                encoded = layers[names[index[0]]](part)
-                missing = tf.cast(tf.math.is_nan(tf.cast(part, tf.float64)), tf.float32)
-                for j, i in enumerate(index):
-                    out[names[i]] = encoded[:, j : j + 1]
-                    if getattr(specs[names[i]], "missing_indicator", False):
-                        out[names[i] + MISSING_SUFFIX] = missing[:, j : j + 1]
-        raw_inputs = dict(raw_inputs or {})
-        for spec in self.columns:
-            name = spec.name
-            if name in out:
-                continue
-            if name not in raw_inputs:
-                raise ValueError(f"Column '{name}' is missing from the input. Available columns: {list(raw_inputs)}")
-            values = raw_inputs[name]
-            if isinstance(spec, MultiCategoricalColumn):
-                split, lookup = layers[name]
-                tokens = split(values)
-                out[name] = tf.where(tf.equal(tokens, ""), tf.constant(PAD_ID, tf.int64), lookup(tokens))
-                continue
-            out[name] = tf.reshape(layers[name](values), [-1, 1])
-            if isinstance(spec, NumericColumn) and spec.missing_indicator:
-                missing = tf.math.is_nan(tf.cast(values, tf.float64))
-                out[name + MISSING_SUFFIX] = tf.reshape(tf.cast(missing, tf.float32), [-1, 1])
-        return {f.name: out[f.name] for f in self.feature_spec}
+        return apply.encode(self, raw_inputs, blocks=blocks)
 
     def raw_inputs(self, data, *, dtypes: Mapping[str, str] | None = None) -> dict[str, np.ndarray]:
-        """A DataFrame (or dict of columns) as NumPy arrays of the raw dtypes `encode` reads.
+        """A DataFrame (or dict of columns) as the raw arrays `encode` reads: `deepfm_keras.encoding.apply.raw_inputs`.
 
-        Args:
-            data: the table.
-            dtypes: categorical column -> "int64" or "string". Default:
-                every categorical column as its key bytes (any column,
-                missing values included: what `tf.data` pipelines use). An
-                int64 column must hold integers only.
-
-        Returns:
-            Dict column -> `(n,)` array: float64, int64 or object (bytes).
-
-        Raises:
-            ValueError: naming the column (and value) that cannot be converted.
+        `dtypes` (categorical column -> "int64" / "string") picks int64
+        arrays; by default categorical columns are key bytes.
         """
         self._check_fitted()
-        dtypes = dict(dtypes or {})
-        out = {}
-        for spec in self.columns:
-            name = spec.name
-            if isinstance(spec, (NumericColumn, BucketizedColumn)):
-                out[name] = raw.numeric_values(data, name)
-                continue
-            separator = spec.separator if isinstance(spec, MultiCategoricalColumn) else None
-            codes, keys = raw.factorized_keys(data, name, separator=separator)
-            if dtypes.get(name) == "int64":
-                bad = [k for k in keys if k is None or not raw.is_int64_key(k)]
-                if bad or (codes < 0).any():
-                    raise ValueError(
-                        f"Column '{name}' is served as int64 but holds {bad[0] if bad else None!r}: send integers "
-                        "only, or export with `id_dtypes={'" + name + "': 'string'}`."
-                    )
-                table = np.array([int(k) for k in keys], dtype="int64")
-            else:
-                table = np.array([raw.key_bytes(k) for k in keys] + [b""], dtype=object)
-            out[name] = table[codes] if len(table) else np.zeros(len(codes), dtype="int64")
-        lengths = {name: len(a) for name, a in out.items()}
-        if len(set(lengths.values())) > 1:
-            raise ValueError(f"Columns have different numbers of rows: {lengths}")
-        return out
+        return apply.raw_inputs(self, data, dtypes=dtypes)
 
     def transform(self, data) -> dict[str, np.ndarray]:
         """Encodes a DataFrame (or dict of columns) into `{name: array}` in `feature_spec` order.
 
-        Each categorical column's distinct values go through the encoding
-        layers once; numeric columns in full. Numeric features are float32
-        `(n,)`, categorical int64 `(n,)`, multi-categorical int64
-        `(n, max_len)`. Extra columns are ignored.
+        Numeric features are float32 `(n,)`, categorical int64 `(n,)`,
+        multi-categorical int64 `(n, max_len)`; extra columns are ignored. The
+        encoding layers run on each distinct categorical value once (see
+        `deepfm_keras.encoding.apply.transform`).
 
         Raises:
             RuntimeError: if the encoder is not fitted.
@@ -521,45 +345,8 @@ class FeatureEncoder:
                 different lengths or numeric values that cannot be encoded,
                 naming the column.
         """
-        import tensorflow as tf
-
-        layers = self.layers()
-        out: dict[str, np.ndarray] = {}
-        for spec in self.columns:
-            name = spec.name
-            if isinstance(spec, (NumericColumn, BucketizedColumn)):
-                values = raw.numeric_values(data, name)
-                if isinstance(spec, NumericColumn):
-                    if spec.clip_min is None and spec.clip_max is None and np.isinf(values).any():
-                        raise ValueError(
-                            f"Column '{name}' holds infinite values; the encoder cannot standardise +-inf. "
-                            "Replace them, or clip the column (NumericColumn(clip_min=..., clip_max=...))."
-                        )
-                    try:
-                        out[name] = layers[name](values).numpy()
-                    except tf.errors.InvalidArgumentError:
-                        raise ValueError(
-                            f"Column '{name}' holds values beyond the float32 range once transformed."
-                        ) from None
-                    if spec.missing_indicator:
-                        out[name + MISSING_SUFFIX] = np.isnan(values).astype("float32")
-                else:
-                    out[name] = layers[name](values).numpy()
-                continue
-            separator = spec.separator if isinstance(spec, MultiCategoricalColumn) else None
-            codes, keys = raw.factorized_keys(data, name, separator=separator)
-            uniques = tf.constant(np.array([raw.key_bytes(k) for k in keys] + [b""], dtype=object), tf.string)
-            if isinstance(spec, MultiCategoricalColumn):
-                split, lookup = layers[name]
-                tokens = split(uniques)
-                table = tf.where(tf.equal(tokens, ""), tf.constant(PAD_ID, tf.int64), lookup(tokens)).numpy()
-            else:
-                table = layers[name](uniques).numpy()
-            out[name] = table[codes]  # code -1 (missing) reads the trailing "" entry: OOV, or an all-padding list
-        lengths = {name: len(a) for name, a in out.items()}
-        if len(set(lengths.values())) > 1:
-            raise ValueError(f"Columns have different numbers of rows: {lengths}")
-        return {f.name: out[f.name] for f in self.feature_spec}
+        self._check_fitted()
+        return apply.transform(self, data)
 
     def fit_transform(self, data) -> dict[str, np.ndarray]:
         """`fit(data)` then `transform(data)`."""
