@@ -402,9 +402,10 @@ def fit_encoder(
     """Learns the vocabularies of `C1..C26` in one streaming pass and returns the fitted encoder.
 
     Lines are parsed with the reader's policy (malformed lines and empty
-    values are not counted) in parallel `tf.data` batches, and each batch's
-    distinct values are counted in TensorFlow; only the per-batch counts come
-    to Python. Values seen at least `min_count` times are kept (the
+    values are not counted) in parallel `tf.data` batches; each batch's
+    distinct values are counted and added to running counts held in
+    TensorFlow hash tables, so only the kept values ever become Python
+    strings. Values seen at least `min_count` times are kept (the
     `max_size` most frequent when given), ordered by decreasing count, then by
     value.
 
@@ -420,7 +421,6 @@ def fit_encoder(
     Returns:
         A fitted `FeatureEncoder` for `CriteoReader(encoder=...)`.
     """
-    import pandas as pd
     import tensorflow as tf
 
     files = _check_files(files)
@@ -429,7 +429,7 @@ def fit_encoder(
     report = _print_progress if progress is True else (progress or None)
     first = 1 + len(INTEGER_FEATURES)
 
-    def count(lines):
+    def distinct(lines):
         fields, ok = _split_fields(lines)
         cats = tf.boolean_mask(fields, ok)[:, first:]
         out = []
@@ -438,25 +438,32 @@ def fit_encoder(
             out.append((values, counts))
         return tf.size(lines), tuple(out)
 
-    ds = _lines_dataset(files).batch(batch_size).map(count, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
-    parts = [[] for _ in CATEGORICAL_FEATURES]
+    # Running counts live in TensorFlow hash tables: no Python object per value until the end of the pass.
+    tables = [
+        tf.lookup.experimental.MutableHashTable(tf.string, tf.int64, default_value=0) for _ in CATEGORICAL_FEATURES
+    ]
+    spec = tuple((tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.int64)) for _ in CATEGORICAL_FEATURES)
+
+    @tf.function(input_signature=[spec])
+    def add(per_column):
+        for table, (values, counts) in zip(tables, per_column, strict=True):
+            table.insert(values, table.lookup(values) + counts)
+        return tf.constant(0)
+
+    ds = _lines_dataset(files).batch(batch_size).map(distinct, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
     done, start = 0, time.perf_counter()
-    for lines, per_column in ds.as_numpy_iterator():
-        for i, (values, counts) in enumerate(per_column):
-            parts[i].append(pd.Series(counts, index=values))
-            if len(parts[i]) >= 64:  # bound the memory of a long pass: merge now and then
-                parts[i] = [pd.concat(parts[i]).groupby(level=0, sort=False).sum()]
+    for lines, per_column in ds:
+        add(per_column)
         done += int(lines)
         if report:
             report(done, time.perf_counter() - start)
     counts = {}
-    for name, column_parts in zip(CATEGORICAL_FEATURES, parts, strict=True):
-        totals = (
-            pd.concat(column_parts).groupby(level=0, sort=False).sum() if column_parts else pd.Series(dtype="int64")
-        )
-        totals = totals[totals.index != b""]
+    for name, table in zip(CATEGORICAL_FEATURES, tables, strict=True):
+        values, totals = (t.numpy() for t in table.export())
+        kept = (totals >= min_count) & (values != b"")
         counts[name] = {
-            value.decode("utf-8", "surrogateescape"): int(n) for value, n in totals.items() if n >= min_count
+            v.decode("utf-8", "surrogateescape"): int(n)
+            for v, n in zip(values[kept].tolist(), totals[kept].tolist(), strict=True)
         }
     numeric = [
         NumericColumn(n, log1p=True, standardize=False, missing_indicator=bool(missing_indicators))
