@@ -431,7 +431,8 @@ def fit_encoder(
 
     def distinct(lines):
         fields, ok = _split_fields(lines)
-        cats = tf.boolean_mask(fields, ok)[:, first:]
+        cats = fields[:, first:]
+        cats = tf.cond(tf.reduce_all(ok), lambda: cats, lambda: tf.boolean_mask(cats, ok))
         out = []
         for i in range(len(CATEGORICAL_FEATURES)):
             values, _, counts = tf.unique_with_counts(cats[:, i], out_idx=tf.int64)
