@@ -251,3 +251,22 @@ def test_training_learns_a_pairwise_interaction():
     # Best loss with main effects only (per-user and per-item rates) stays near log(2) here.
     assert start > 0.6
     assert end < 0.5, history.history["loss"]
+
+
+def test_compile_resolves_names_and_sets_tuned_defaults(tmp_path):
+    from deepfm_keras.model import DEFAULT_STEPS_PER_EXECUTION, DeepFMModel
+    from deepfm_keras.optimizers import LazyAdam
+
+    model = build_deepfm([CategoricalFeature("u", 10), NumericFeature("x")], embedding_dim=4, hidden_units=(8,))
+    assert isinstance(model, DeepFMModel)
+    model.compile(optimizer="adam", loss="mse")
+    assert isinstance(model.optimizer, LazyAdam)
+    assert model.steps_per_execution == DEFAULT_STEPS_PER_EXECUTION
+    assert model.jit_compile is False  # XLA slows the row-sparse table update
+    model.fit({"u": np.arange(8) % 10, "x": np.ones(8, "float32")}, np.zeros(8), epochs=1, verbose=0)
+    loaded = save_and_load(model, tmp_path)
+    assert isinstance(loaded, DeepFMModel) and isinstance(loaded.optimizer, LazyAdam)
+    assert loaded.steps_per_execution == DEFAULT_STEPS_PER_EXECUTION
+    model.compile(optimizer=keras.optimizers.RMSprop(), loss="mse", steps_per_execution=1, jit_compile=True)
+    assert type(model.optimizer) is keras.optimizers.RMSprop
+    assert model.steps_per_execution == 1 and model.jit_compile is True
