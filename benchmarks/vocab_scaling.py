@@ -205,6 +205,7 @@ def main(argv=None) -> None:
     parser.add_argument("--with-dense", action="store_true", help="also run deepfm_keras_dense")
     parser.add_argument("--steps", type=int, default=12, help="batches of 4096 per epoch (default: 12)")
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs after the warm-up one (default: 2)")
+    parser.add_argument("--repeats", type=int, default=1, help="passes over the whole grid, in turn (default: 1)")
     parser.add_argument("--law", choices=("zipf", "flat"), default="zipf", help="id frequency law (default: zipf)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per run (default: 900)")
     parser.add_argument("--out", default=os.path.join(HERE, "results", "vocab_scaling.json"))
@@ -215,34 +216,38 @@ def main(argv=None) -> None:
         return
     contenders = list(args.contenders) + (["deepfm_keras_dense"] if args.with_dense else [])
     results = []
-    for vocabulary in args.vocabularies:
-        for optimizer in args.optimizers:
-            for contender in contenders:
-                if contender != "deepfm_keras" and optimizer == "rowwise_adagrad":
-                    continue  # neither stock Keras nor DeepCTR has row-wise Adagrad
-                config = dict(
-                    contender=contender,
-                    vocabulary=vocabulary,
-                    optimizer=optimizer,
-                    steps=args.steps,
-                    epochs=args.epochs,
-                    law=args.law,
+    grid = [
+        (vocabulary, optimizer, contender)
+        for vocabulary in args.vocabularies
+        for optimizer in args.optimizers
+        for contender in contenders
+    ]
+    for repeat in range(args.repeats):
+        for vocabulary, optimizer, contender in grid:
+            if contender != "deepfm_keras" and optimizer == "rowwise_adagrad":
+                continue  # neither stock Keras nor DeepCTR has row-wise Adagrad
+            config = dict(
+                contender=contender,
+                vocabulary=vocabulary,
+                optimizer=optimizer,
+                steps=args.steps,
+                epochs=args.epochs,
+                law=args.law,
+            )
+            python = DEEPCTR_PYTHON if contender == "deepctr" else sys.executable
+            result = run_one(config, python, args.timeout)
+            result["repeat"] = repeat
+            results.append(result)
+            if "error" in result:
+                print(f"{contender:20s} V={vocabulary:>9,} {optimizer:16s} ERROR {result['error'][-300:]}", flush=True)
+            else:
+                print(
+                    f"{contender:20s} V={vocabulary:>9,} {optimizer:16s} {result['optimizer_class']:15s} "
+                    f"{result['ex_per_s']:>9,.0f} ex/s {result['cpu_us_per_ex']:6.1f} CPU-us/ex  "
+                    f"peak {result['peak_rss_mb']:>7,.0f} MB  "
+                    f"params {result['params'] / 1e6:7.2f}M  loss {result['loss']:.4f}",
+                    flush=True,
                 )
-                python = DEEPCTR_PYTHON if contender == "deepctr" else sys.executable
-                result = run_one(config, python, args.timeout)
-                results.append(result)
-                if "error" in result:
-                    print(
-                        f"{contender:20s} V={vocabulary:>9,} {optimizer:16s} ERROR {result['error'][-300:]}", flush=True
-                    )
-                else:
-                    print(
-                        f"{contender:20s} V={vocabulary:>9,} {optimizer:16s} {result['optimizer_class']:15s} "
-                        f"{result['ex_per_s']:>9,.0f} ex/s {result['cpu_us_per_ex']:6.1f} CPU-us/ex  "
-                        f"peak {result['peak_rss_mb']:>7,.0f} MB  "
-                        f"params {result['params'] / 1e6:7.2f}M  loss {result['loss']:.4f}",
-                        flush=True,
-                    )
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1)
@@ -250,8 +255,20 @@ def main(argv=None) -> None:
 
 
 def summarize(results: list[dict]) -> None:
-    ok = [r for r in results if "error" not in r]
-    by = {(r["contender"], r["vocabulary"], r["optimizer"]): r for r in ok}
+    """Prints the table: per configuration, the median over repeats of ex/s and of CPU-us/ex, and the peak RSS."""
+    groups: dict = {}
+    for r in results:
+        if "error" not in r:
+            groups.setdefault((r["contender"], r["vocabulary"], r["optimizer"]), []).append(r)
+    by = {
+        key: {
+            "ex_per_s": _median([r["ex_per_s"] for r in runs]),
+            "cpu_us_per_ex": _median([r["cpu_us_per_ex"] for r in runs]),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+        }
+        for key, runs in groups.items()
+    }
+    ok = [dict(contender=c, vocabulary=v, optimizer=o) for c, v, o in by]
     vocabularies = sorted({r["vocabulary"] for r in ok})
     print(
         "\n| contender | optimizer | "
