@@ -18,14 +18,16 @@ measures
 The contenders, each run in its own subprocess, alternating, `--repeats`
 times:
 
-- `deepfm_keras`: `build_deepfm` fed by `deepfm_keras.preprocessing.make_dataset`
-  (in-memory tensors, a fresh permutation each epoch, one gather per batch),
-  float32, no XLA, compiled with `steps_per_execution=32`. Inference goes through `deepfm_keras.batch_predict`
+- `deepfm_keras`: exactly the README's path: `build_deepfm` (its default dtype policy:
+  `mixed_bfloat16` on CPUs with bfloat16 instructions, float32 elsewhere), `compile(optimizer="adam")`
+  (`LazyAdam`, `steps_per_execution=32`, no XLA), fed by `deepfm_keras.make_dataset`
+  (in-memory tensors, a fresh permutation each epoch, one gather per batch). Inference goes through `deepfm_keras.batch_predict`
   (one compiled call of the model per 8192-row batch, what a serving loop does); `model.predict` on the same
   batches is reported beside it;
-- `deepfm_keras_xla`: the same compiled with `jit_compile=True` (XLA), for
+- `deepfm_keras_fp32`: the same with `dtype_policy="float32"`;
+- `deepfm_keras_xla`: float32 compiled with `jit_compile=True` (XLA), for
   training and for the inference function;
-- `deepfm_keras_bf16`: the same under the `mixed_bfloat16` policy (bfloat16
+- `deepfm_keras_bf16`: the same with `dtype_policy="mixed_bfloat16"` (bfloat16
   matmuls on CPUs with AVX512_BF16 or AMX, float32 variables), no XLA;
 - `deepctr`: DeepCTR 0.9.4's `DeepFM` with the same features and
   hyperparameters, fit and predicted on NumPy arrays as its docs show;
@@ -75,7 +77,7 @@ DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "ml-1m-users1-2999"
 DEFAULT_PYTHON = HERE / ".venv-bench" / "bin" / "python"
 RESULTS = HERE / "results"
 
-OURS = ("deepfm_keras", "deepfm_keras_xla", "deepfm_keras_bf16")
+OURS = ("deepfm_keras", "deepfm_keras_fp32", "deepfm_keras_xla", "deepfm_keras_bf16")
 CONTENDERS = (*OURS, "deepctr", "keras_baseline")
 REFERENCE = "deepctr"
 SINGLE = ("user_id", "movie_id", "gender", "age", "occupation", "zip")
@@ -296,12 +298,19 @@ def run_deepfm_keras(x_train, y_train, x_test, y_test, vocab, args) -> dict:
     from deepfm_keras import CategoricalFeature, MultiCategoricalFeature, batch_predict, build_deepfm, make_dataset
 
     jit = args.worker == "deepfm_keras_xla"
-    if args.worker == "deepfm_keras_bf16":
-        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    # deepfm_keras: build_deepfm's own choice (dtype_policy="auto": mixed_bfloat16 on CPUs with bfloat16
+    # instructions, float32 elsewhere); the others pin it.
+    policy = {"deepfm_keras_bf16": "mixed_bfloat16", "deepfm_keras_fp32": "float32", "deepfm_keras_xla": "float32"}
     keras.utils.set_random_seed(args.seed)
     spec = [CategoricalFeature(name, vocab[name]) for name in SINGLE]
     spec.append(MultiCategoricalFeature("genres", vocab["genres"], max_len=GENRES_LEN))
-    model = build_deepfm(spec, embedding_dim=EMBEDDING_DIM, hidden_units=HIDDEN, task=args.task)
+    model = build_deepfm(
+        spec,
+        embedding_dim=EMBEDDING_DIM,
+        hidden_units=HIDDEN,
+        task=args.task,
+        dtype_policy=policy.get(args.worker, "auto"),
+    )
     loss = "binary_crossentropy" if args.task == "binary" else "mean_squared_error"
     # Exactly what the README shows: the name "adam" (LazyAdam, learning rate 1e-3 = LEARNING_RATE) and the
     # model's own compile defaults (steps_per_execution=32, no XLA), except for the XLA variant.
@@ -329,7 +338,7 @@ def run_deepfm_keras(x_train, y_train, x_test, y_test, vocab, args) -> dict:
         "jit_compile": jit,
         "steps_per_execution": model.steps_per_execution,
         "inference_jit_compile": infer_jit,
-        "dtype_policy": keras.mixed_precision.global_policy().name,
+        "dtype_policy": model.get_layer("deep").dtype_policy.name,
         "pipeline": "deepfm_keras.preprocessing.make_dataset",
         "inference": "deepfm_keras.batch_predict (one compiled call per batch)",
     }

@@ -1,6 +1,6 @@
 """DeepFM (Guo et al., IJCAI 2017) for native Keras 3 on TensorFlow."""
 
-from deepfm_keras import optimizers
+from deepfm_keras import optimizers, precision
 from deepfm_keras.callbacks import ContributionLogger
 from deepfm_keras.data import make_dataset
 from deepfm_keras.distribute import get_strategy, global_batch_size
@@ -65,6 +65,7 @@ __all__ = [
     "load_model",
     "make_dataset",
     "optimizers",
+    "precision",
     "part_models",
     "predictions",
     "request_to_frame",

@@ -37,6 +37,7 @@ from deepfm_keras.layers import (
     NumericEmbedding,
     SecondOrderFM,
 )
+from deepfm_keras.precision import default_dtype_policy
 
 TASKS = {"binary": "sigmoid", "regression": "linear"}
 PART_NAMES = ("fm_1d", "fm_2d", "deep")
@@ -377,6 +378,7 @@ def build_deepfm(
     task: str = "binary",
     embedding_l2: float = 0.0,
     dense_l2: float = 0.0,
+    dtype_policy: str | None = "auto",
     name: str = "deepfm",
 ) -> keras.Model:
     """Builds a DeepFM model (Guo et al., IJCAI 2017) for a feature spec.
@@ -397,6 +399,12 @@ def build_deepfm(
             `"regression"` (linear output, for ratings).
         embedding_l2: L2 penalty on the embedding tables and first-order weights.
         dense_l2: L2 penalty on the deep part's kernels.
+        dtype_policy: the layers' Keras dtype policy. `"auto"`: a global
+            policy set with `keras.config.set_dtype_policy` if it is not
+            `float32`, else `deepfm_keras.precision.default_dtype_policy()`
+            (`mixed_bfloat16` on a CPU with bfloat16 instructions and no GPU,
+            `float32` elsewhere). Variables stay float32 and the output
+            `prediction` is float32 either way. `None` keeps Keras' global.
         name: the model's name.
 
     Returns:
@@ -427,12 +435,22 @@ def build_deepfm(
     embedding_reg = keras.regularizers.L2(embedding_l2) if embedding_l2 else None
     dense_reg = keras.regularizers.L2(dense_l2) if dense_l2 else None
 
-    inputs = build_inputs(spec)
-    embeddings = build_field_embeddings(spec, inputs, embedding_dim=embedding_dim, embeddings_regularizer=embedding_reg)
-    fm_1d = build_first_order(spec, inputs, weights_regularizer=embedding_reg)
-    fm_2d = build_second_order(embeddings)
-    deep = build_deep(embeddings, hidden_units=hidden_units, dropout=dropout, kernel_regularizer=dense_reg)
-    outputs = combine_parts([fm_1d, fm_2d, deep], task=task)
+    global_policy = keras.config.dtype_policy()
+    if dtype_policy == "auto":
+        dtype_policy = global_policy.name if global_policy.name != "float32" else default_dtype_policy()
+    # Layers take the global policy when they are created: set it for the build, then put the caller's back.
+    keras.config.set_dtype_policy(dtype_policy or global_policy)
+    try:
+        inputs = build_inputs(spec)
+        embeddings = build_field_embeddings(
+            spec, inputs, embedding_dim=embedding_dim, embeddings_regularizer=embedding_reg
+        )
+        fm_1d = build_first_order(spec, inputs, weights_regularizer=embedding_reg)
+        fm_2d = build_second_order(embeddings)
+        deep = build_deep(embeddings, hidden_units=hidden_units, dropout=dropout, kernel_regularizer=dense_reg)
+        outputs = combine_parts([fm_1d, fm_2d, deep], task=task)
+    finally:
+        keras.config.set_dtype_policy(global_policy)
     return DeepFMModel(inputs=inputs, outputs=outputs, name=name)
 
 
