@@ -126,20 +126,24 @@ class RowSparseOptimizer:
     def _update_rows(self, rows, grad, slot_rows, lr):
         raise NotImplementedError
 
+    def _decays_rows(self, variable) -> bool:
+        """Whether `variable` is a table whose rows get decoupled weight decay when a batch touches them."""
+        return self.weight_decay is not None and self._is_row_sparse(variable) and super()._use_weight_decay(variable)
+
     def _decay(self, rows, lr):
-        if self.weight_decay is None:
-            return rows
         return rows - rows * tf.cast(self.weight_decay, rows.dtype) * lr
 
     def update_step(self, gradient, variable, learning_rate):
-        if not isinstance(gradient, tf.IndexedSlices):
-            return super().update_step(gradient, variable, learning_rate)
         lr = tf.cast(learning_rate, variable.dtype)
+        if not isinstance(gradient, tf.IndexedSlices):
+            if self._decays_rows(variable):  # a dense gradient on a table (e.g. from a custom loss): every row
+                variable.assign(self._decay(tf.convert_to_tensor(variable), lr))
+            return super().update_step(gradient, variable, learning_rate)
         indices, grad = _merge_duplicates(gradient)
         grad = tf.cast(grad, variable.dtype)
         slots = [s.value if isinstance(s, keras.Variable) else s for s in self._slots(variable)]
         rows = tf.gather(variable, indices)
-        if self._is_row_sparse(variable):
+        if self._decays_rows(variable):
             rows = self._decay(rows, lr)
         new_rows, new_slot_rows = self._update_rows(rows, grad, [tf.gather(s, indices) for s in slots], lr)
         for slot, new in zip(slots, new_slot_rows, strict=True):
@@ -276,7 +280,9 @@ class RowWiseAdagrad(RowSparseOptimizer, keras.optimizers.Adagrad):
         # A dense gradient on a row-wise table (e.g. from a custom loss): same formula on every row.
         lr = tf.cast(learning_rate, variable.dtype)
         (accumulator,) = self._slots(variable)
-        rows = self._decay(tf.convert_to_tensor(variable), lr)
+        rows = tf.convert_to_tensor(variable)
+        if self._decays_rows(variable):
+            rows = self._decay(rows, lr)
         new_rows, (new_accumulator,) = self._update_rows(
             rows, tf.cast(gradient, variable.dtype), [accumulator.value], lr
         )

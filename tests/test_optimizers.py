@@ -158,6 +158,20 @@ def test_weight_decay_applies_to_touched_rows_only():
     assert not np.allclose(ours[[1, 3, 5, 6]], without[[1, 3, 5, 6]])
 
 
+def test_weight_decay_respects_exclusions():
+    optimizer = SparseSGD(0.1, weight_decay=0.5)
+    optimizer.exclude_from_weight_decay(var_names=["table"])
+    ours, _ = _run(optimizer, SOME_ROWS)
+    without, _ = _run(SparseSGD(0.1), SOME_ROWS)
+    np.testing.assert_allclose(ours, without, rtol=1e-6)
+
+
+def test_weight_decay_of_a_dense_gradient_on_a_table_decays_every_row():
+    ours, _ = _run(SparseSGD(0.1, weight_decay=0.5), ALL_ROWS, dense=True)
+    theirs, _ = _run(keras.optimizers.SGD(0.1, weight_decay=0.5), ALL_ROWS, dense=True, row_sparse=False)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("kwargs", [{"use_ema": True}, {"gradient_accumulation_steps": 2}, {"amsgrad": True}])
 def test_options_that_densify_are_refused(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
