@@ -62,10 +62,15 @@ SOME_ROWS = [[1, 3, 3], [3, 5], [1, 1, 6]]
         (lambda: LazyAdam(0.05), lambda: keras.optimizers.Adam(0.05)),
         (lambda: SparseAdagrad(0.1), lambda: keras.optimizers.Adagrad(0.1)),
         (lambda: SparseSGD(0.1, momentum=0.9), lambda: keras.optimizers.SGD(0.1, momentum=0.9)),
-        (lambda: SparseSGD(0.1, momentum=0.9, nesterov=True), lambda: keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True)),
+        (
+            lambda: SparseSGD(0.1, momentum=0.9, nesterov=True),
+            lambda: keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+        ),
         (
             lambda: SparseFtrl(0.1, l1_regularization_strength=0.01, l2_regularization_strength=0.02, beta=0.1),
-            lambda: keras.optimizers.Ftrl(0.1, l1_regularization_strength=0.01, l2_regularization_strength=0.02, beta=0.1),
+            lambda: keras.optimizers.Ftrl(
+                0.1, l1_regularization_strength=0.01, l2_regularization_strength=0.02, beta=0.1
+            ),
         ),
     ],
     ids=["adam", "adagrad", "momentum", "nesterov", "ftrl"],
@@ -78,7 +83,10 @@ def test_equals_keras_when_every_row_is_in_every_batch(sparse, dense):
 
 @pytest.mark.parametrize(
     "sparse, dense",
-    [(lambda: SparseAdagrad(0.1), lambda: keras.optimizers.Adagrad(0.1)), (lambda: SparseSGD(0.1), lambda: keras.optimizers.SGD(0.1))],
+    [
+        (lambda: SparseAdagrad(0.1), lambda: keras.optimizers.Adagrad(0.1)),
+        (lambda: SparseSGD(0.1), lambda: keras.optimizers.SGD(0.1)),
+    ],
     ids=["adagrad", "sgd"],
 )
 def test_equals_keras_for_any_rows_where_keras_is_lazy_by_nature(sparse, dense):
