@@ -29,20 +29,23 @@ python examples/movielens.py [--data-dir DIR] [--variant ml-1m|ml-100k] [--task 
 Without `--data-dir` the official GroupLens archive is downloaded (and cached
 by Keras).
 
-Defaults (embedding 16, MLP 256-128-64 with dropout 0.3, embedding L2 1e-3,
-Adam 1e-3, batch 2048, learning rate x0.3 after 2 epochs without validation
-gain, early stopping after 4, at most 40 epochs) were chosen on the
-validation part of `ml-1m-users1-2999` (GroupLens ML-1M, ratings of users
-1-2999) only. Holdout results of the defaults there (2 shared CPU cores):
+Defaults (embedding 16, MLP 256-128-64 with dropout 0.3, embedding L2 1e-3 on
+the rows each batch looks up, LazyAdam 1e-3, batch 2048, learning rate x0.3
+after 2 epochs without validation gain, early stopping after 4, at most 40
+epochs) were chosen on the validation part of `ml-1m-users1-2999` (GroupLens
+ML-1M, ratings of users 1-2999) only. Holdout results of the defaults there
+(2 shared CPU cores, AMD EPYC with AVX512_BF16, so `build_deepfm` picked
+`mixed_bfloat16`; measured 2026-11-29):
 
 ```
-python examples/movielens.py --data-dir ml-1m-users1-2999 --task regression  # RMSE 0.8630, 22 epochs, ~3.5 min
-python examples/movielens.py --data-dir ml-1m-users1-2999 --task binary      # AUC 0.8181, 19 epochs, ~1.5 min
+python examples/movielens.py --data-dir ml-1m-users1-2999 --task regression  # RMSE 0.8687, 20 epochs, ~2.5 min
+python examples/movielens.py --data-dir ml-1m-users1-2999 --task binary      # AUC 0.8136, 12 epochs, ~1.5 min
 ```
 
-(Measured 2026-11-21 with the `combine` weights starting at 1. With the earlier
-random start of those weights: RMSE 0.8639 / AUC 0.8188 with the default seed,
-RMSE 0.8631 / AUC 0.8156 with `--seed 1`.)
+The same day on the same machine, the code before row-sparse training (dense
+Keras Adam, whole-table L2, float32) gave RMSE 0.8701 / AUC 0.8144, and
+LazyAdam in float32 RMSE 0.8701. (An earlier machine, 2026-11-21, gave the old
+code RMSE 0.8630 / AUC 0.8181; not reproduced on this one.)
 """
 
 from __future__ import annotations
