@@ -431,11 +431,10 @@ def fit_encoder(
 
     def distinct(lines):
         fields, ok = _split_fields(lines)
-        cats = fields[:, first:]
-        cats = tf.cond(tf.reduce_all(ok), lambda: cats, lambda: tf.boolean_mask(cats, ok))
+        fields = tf.cond(tf.reduce_all(ok), lambda: fields, lambda: tf.boolean_mask(fields, ok))
         out = []
         for i in range(len(CATEGORICAL_FEATURES)):
-            values, _, counts = tf.unique_with_counts(cats[:, i], out_idx=tf.int64)
+            values, _, counts = tf.unique_with_counts(fields[:, first + i], out_idx=tf.int64)
             out.append((values, counts))
         return tf.size(lines), tuple(out)
 
