@@ -318,3 +318,29 @@ def test_hostile_values_follow_the_rules(trained):
     clicks = np.sign(np.clip([1e300, -1e300], -10, 1e6)) * np.log1p(np.abs(np.clip([1e300, -1e300], -10, 1e6)))
     stats = encoder.numeric_stats["clicks"]
     np.testing.assert_allclose(x["clicks"][1:3], (clicks - stats["mean"]) / stats["std"], rtol=1e-6)
+
+
+def test_undecodable_keys_survive_json(tmp_path):
+    encoder = FeatureEncoder(categorical=["s"], multi_categorical={"t": "|"})
+    frame = pd.DataFrame({"s": [b"caf\xe9", b"\xff", "\U0001f600"], "t": [b"\xe9|a", "b", None]})
+    encoder.fit(frame)
+    encoder.save(tmp_path / "encoder.json")
+    text = (tmp_path / "encoder.json").read_text(encoding="utf-8")
+    assert "caf\\udce9" in text  # plain JSON: an undecodable byte is a surrogate escape
+    loaded = FeatureEncoder.load(tmp_path / "encoder.json")
+    for name, value in encoder.transform(frame).items():
+        np.testing.assert_array_equal(loaded.transform(frame)[name], value)
+    assert loaded.transform(frame)["s"].tolist() == [2, 3, 4]
+
+
+def test_raw_table_pipeline_trains_and_reshuffles(trained):
+    encoder = trained[0]
+    model = build_deepfm(encoder.feature_spec, embedding_dim=2, hidden_units=(4,))  # not the shared fixture's model
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    y = np.arange(len(TRAIN)) % 2
+    dataset = make_dataset(TRAIN, y, batch_size=3, seed=1, encoder=encoder)
+    first = [b[1].numpy().tolist() for b in dataset]
+    second = [b[1].numpy().tolist() for b in dataset]
+    assert sorted(sum(first, [])) == sorted(y.tolist()) and first != second
+    history = model.fit(dataset, epochs=1, shuffle=False, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
