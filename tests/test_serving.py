@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from deepfm_keras import (
+    CategoricalFeature,
     FeatureEncoder,
     build_deepfm,
     export_serving_model,
@@ -343,6 +344,8 @@ def test_feature_names_are_kept_exactly_in_the_signature(tmp_path):
 def test_names_a_signature_cannot_keep_are_refused_at_spec_time(names, message):
     with pytest.raises(ValueError, match=message):
         FeatureEncoder(categorical=names)
+    with pytest.raises(ValueError, match=message):
+        build_deepfm([CategoricalFeature(n, 3) for n in names], embedding_dim=2, hidden_units=(2,))
 
 
 # ------------------------------------------------------------------------------------- request helpers

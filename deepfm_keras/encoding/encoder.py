@@ -314,7 +314,9 @@ class FeatureEncoder:
                 string for categorical columns, the unsplit string for
                 multi-level ones.
             blocks: optional `(names, tensor)` pairs of `(batch, len(names))`
-                side-by-side single-level columns, encoded a block at a time.
+                side-by-side single-level columns; columns whose layers are
+                configured alike take one call of that layer (an infinite
+                numeric value is then reported under the group's first name).
 
         Returns:
             Dict feature name -> tensor in `feature_spec` order: float32
