@@ -73,8 +73,10 @@ class DeepFMModel(keras.Model):
         Args:
             optimizer: a name (`"adam"` gives `LazyAdam`, ...), a config or an instance.
             steps_per_execution: train steps per graph call; `None` gives
-                `DEFAULT_STEPS_PER_EXECUTION` (32): fewer Python round trips per
-                epoch, and batch-level callbacks see every 32nd batch.
+                `DEFAULT_STEPS_PER_EXECUTION` (32) on one replica: fewer Python
+                round trips per epoch, and batch-level callbacks see every 32nd
+                batch. Under a strategy with several replicas it gives 1 (Keras
+                3.15 fails there with more).
             jit_compile: `"auto"` gives no XLA with a row-sparse optimizer:
                 XLA's gathers and scatters made the sparse table update slower
                 (on the Criteo-shaped benchmark, 2-core CPU: 22.5 -> 38.6
@@ -93,7 +95,11 @@ class DeepFMModel(keras.Model):
                 stacklevel=2,
             )
         if steps_per_execution is None:
-            steps_per_execution = DEFAULT_STEPS_PER_EXECUTION
+            # Keras 3.15 / TF 2.21 fail to run more than one step per execution under a strategy with several
+            # replicas ("You must feed a value for placeholder tensor .../while/cond/Placeholder"), even for a
+            # one-Dense model: keep one step per execution there.
+            replicas = self.distribute_strategy.num_replicas_in_sync
+            steps_per_execution = DEFAULT_STEPS_PER_EXECUTION if replicas == 1 else 1
         if jit_compile == "auto" and isinstance(optimizer, optimizers.RowSparseOptimizer):
             jit_compile = False
         super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, jit_compile=jit_compile, **kwargs)

@@ -101,6 +101,8 @@ def test_mirrored_two_logical_cpus_matches_single_device(tmp_path):
     finish(start("mirrored.py", tmp_path, log=tmp_path / "log.txt"))
     result = read_json(tmp_path / "result.json")
     assert result["replicas"] == 2 and len(result["devices"]) == 2
+    # DeepFMModel.compile's default: 32 steps per execution on one replica, 1 on several (Keras fails there).
+    assert result["steps_per_execution"] == {"single": 32, "mirrored": 1}
     single, mirrored = np.array(result["single_loss"]), np.array(result["mirrored_loss"])
     assert single[-1] < single[0]  # it trains
     np.testing.assert_allclose(mirrored, single, rtol=LOSS_RTOL)

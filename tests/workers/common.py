@@ -38,10 +38,12 @@ def make_data(n: int = 512, seed: int = 0):
     return inputs, labels
 
 
-def build_model(dropout: float = 0.0):
+def build_model(dropout: float = 0.0, steps_per_execution: int | None = 1):
+    """A compiled DeepFM. One step per execution by default: the resume test's callback acts after a given
+    batch, so it must see every batch; `None` takes `DeepFMModel.compile`'s default."""
     model = build_deepfm(SPEC, embedding_dim=4, hidden_units=(16, 8), dropout=dropout)
     # LazyAdam: the row-sparse table updates are what the distributed / resume tests exercise.
-    model.compile(optimizer=LazyAdam(0.01), loss="binary_crossentropy")
+    model.compile(optimizer=LazyAdam(0.01), loss="binary_crossentropy", steps_per_execution=steps_per_execution)
     return model
 
 

@@ -29,7 +29,7 @@ PER_REPLICA = 32
 
 def run(strategy, initial, log_dir=None):
     with strategy.scope():
-        model = build_model()
+        model = build_model(steps_per_execution=None)  # the compile default, which depends on the replicas
         model.set_weights(initial)
     inputs, labels = make_data()
     batch = global_batch_size(PER_REPLICA * 2 // strategy.num_replicas_in_sync, strategy)
@@ -63,6 +63,7 @@ def main(out_dir):
         {
             "devices": logical,
             "replicas": mirrored_strategy.num_replicas_in_sync,
+            "steps_per_execution": {"single": single.steps_per_execution, "mirrored": mirrored.steps_per_execution},
             "single_loss": single_loss,
             "mirrored_loss": mirrored_loss,
             "max_weight_diff": max(float(np.max(np.abs(a[k] - b[k]))) for k in a),
