@@ -29,6 +29,13 @@ equal the Keras model's (`metrics["serving"]`). On the shared 8,000-row sample
 python examples/criteo.py --train criteo_kaggle_8k_train.txt criteo_kaggle_8k_dev.txt \
     --test criteo_kaggle_8k_test.txt --output-dir /tmp/criteo
 ```
+
+The model trains with `LazyAdam` (table updates that touch only the rows of a
+batch, the optimizer that scales to 10^6+ ids per field). Measured on that
+sample, 2026-11-29 (2-core AMD EPYC, default settings, 3 epochs): test AUC
+0.7213 / logloss 0.4736; the code before row-sparse training gave 0.7202 /
+0.4726, and Keras' dense `Adam` on today's code 0.7307 / 0.4678 (a lazy update
+moves a rarely seen id less per epoch; on 8,000 rows most ids are rare).
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ import numpy as np  # noqa: E402
 
 from deepfm_keras import build_deepfm, export_serving_model  # noqa: E402
 from deepfm_keras.datasets import criteo  # noqa: E402
+from deepfm_keras.optimizers import LazyAdam  # noqa: E402
 
 
 class CriteoDataError(ValueError):
@@ -137,7 +145,9 @@ def run(args) -> dict:
         embedding_l2=args.embedding_l2,
     )
     model.compile(
-        optimizer=keras.optimizers.Adam(args.learning_rate),
+        # LazyAdam: Adam whose embedding-table updates touch only the rows of the batch (a step costs the same
+        # with 10^3 or 10^6 ids per field).
+        optimizer=LazyAdam(args.learning_rate),
         loss="binary_crossentropy",
         metrics=[keras.metrics.AUC(name="auc")],
     )
