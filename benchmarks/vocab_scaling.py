@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -89,6 +90,25 @@ class _EpochTimer:
         self.cpu.append(time.process_time() - self._c)
 
 
+def _timed_fit(model, lambda_callback, fit, config: dict) -> dict:
+    """Runs `fit(fit_kwargs)` for 1 + epochs epochs with an epoch timer (`lambda_callback`: the framework's
+    LambdaCallback class) and returns the figures a run reports."""
+    timer = _EpochTimer()
+    callback = lambda_callback(
+        on_epoch_begin=lambda epoch, logs: timer.start(), on_epoch_end=lambda epoch, logs: timer.stop()
+    )
+    history = fit({"epochs": 1 + config["epochs"], "callbacks": [callback], "verbose": 0})
+    loss = float(history.history["loss"][-1])
+    return {
+        "optimizer_class": type(model.optimizer).__name__,
+        "epoch_s": timer.times,
+        "epoch_cpu_s": timer.cpu,
+        "params": int(model.count_params()),
+        "loss": loss,
+        "finite": math.isfinite(loss),
+    }
+
+
 def _peak_rss_mb() -> float:
     import resource
 
@@ -97,7 +117,6 @@ def _peak_rss_mb() -> float:
 
 def run_deepfm_keras(config: dict) -> dict:
     import keras
-    import numpy as np
 
     import deepfm_keras as dk
 
@@ -114,23 +133,10 @@ def run_deepfm_keras(config: dict) -> dict:
         optimizer = getattr(keras.optimizers, stock)()
     model.compile(optimizer=optimizer, loss="binary_crossentropy")
     data = dk.make_dataset(x, labels, batch_size=BATCH, seed=0)
-    timer = _EpochTimer()
-    callback = keras.callbacks.LambdaCallback(
-        on_epoch_begin=lambda epoch, logs: timer.start(), on_epoch_end=lambda epoch, logs: timer.stop()
-    )
-    history = model.fit(data, epochs=1 + config["epochs"], callbacks=[callback], verbose=0)
-    return {
-        "optimizer_class": type(model.optimizer).__name__,
-        "epoch_s": timer.times,
-        "epoch_cpu_s": timer.cpu,
-        "params": int(model.count_params()),
-        "loss": float(history.history["loss"][-1]),
-        "finite": bool(np.isfinite(history.history["loss"][-1])),
-    }
+    return _timed_fit(model, keras.callbacks.LambdaCallback, lambda kwargs: model.fit(data, **kwargs), config)
 
 
 def run_deepctr(config: dict) -> dict:
-    import numpy as np
     import tensorflow as tf
     from deepctr.feature_column import DenseFeat, SparseFeat, get_feature_names
     from deepctr.models import DeepFM
@@ -144,19 +150,12 @@ def run_deepctr(config: dict) -> dict:
     x = {f"I{i}": numeric[:, i] for i in range(NUM_NUMERIC)}
     x.update({f"C{i}": ids[:, i] for i in range(NUM_CATEGORICAL)})
     x = {name: x[name] for name in get_feature_names(columns)}
-    timer = _EpochTimer()
-    callback = tf.keras.callbacks.LambdaCallback(
-        on_epoch_begin=lambda epoch, logs: timer.start(), on_epoch_end=lambda epoch, logs: timer.stop()
+    return _timed_fit(
+        model,
+        tf.keras.callbacks.LambdaCallback,
+        lambda kwargs: model.fit(x, labels, batch_size=BATCH, **kwargs),
+        config,
     )
-    history = model.fit(x, labels, batch_size=BATCH, epochs=1 + config["epochs"], callbacks=[callback], verbose=0)
-    return {
-        "optimizer_class": type(model.optimizer).__name__,
-        "epoch_s": timer.times,
-        "epoch_cpu_s": timer.cpu,
-        "params": int(model.count_params()),
-        "loss": float(history.history["loss"][-1]),
-        "finite": bool(np.isfinite(history.history["loss"][-1])),
-    }
 
 
 def child(config: dict) -> None:
