@@ -172,6 +172,7 @@ def _fields(
     initializer,
     regularizer,
     name: str | None,
+    regularize: str = "auto",
 ):
     """Per-field vectors `(batch, fields, dim)`: numeric fields first, then categorical ones."""
     missing = [f.name for f in spec if f.name not in inputs]
@@ -200,6 +201,7 @@ def _fields(
             dim,
             embeddings_initializer=initializer,
             embeddings_regularizer=regularizer,
+            regularize=regularize,
             name=f"{prefix}_categorical",
         )(ids)
         masked = [isinstance(f, MultiCategoricalFeature) for f in categorical]
@@ -214,6 +216,7 @@ def build_field_embeddings(
     embedding_dim: int = 16,
     embeddings_initializer="uniform",
     embeddings_regularizer=None,
+    regularize: str = "auto",
     name: str = "embeddings",
 ):
     """Builds the shared field embeddings that the 2nd-order FM and deep parts consume.
@@ -229,6 +232,9 @@ def build_field_embeddings(
         embedding_dim: k, the size of each field's vector.
         embeddings_initializer: initializer of the tables.
         embeddings_regularizer: optional regularizer of the tables.
+        regularize: where the regularizer applies to the categorical table:
+            `"table"`, `"rows"` (the distinct rows a batch looks up) or
+            `"auto"` (see `deepfm_keras.layers.CategoricalEmbedding`).
         name: name of the output layer.
 
     Returns:
@@ -242,7 +248,9 @@ def build_field_embeddings(
     """
     spec = normalize_spec(feature_spec)
     _check_embedding_dim(embedding_dim)
-    return _fields(spec, inputs, embedding_dim, "embedding", embeddings_initializer, embeddings_regularizer, name)
+    return _fields(
+        spec, inputs, embedding_dim, "embedding", embeddings_initializer, embeddings_regularizer, name, regularize
+    )
 
 
 def build_first_order(
@@ -251,6 +259,7 @@ def build_first_order(
     *,
     weights_initializer="zeros",
     weights_regularizer=None,
+    regularize: str = "auto",
     name: str = "fm_1d",
 ):
     """Builds the 1st-order FM part: the sum of one scalar weight per field.
@@ -264,6 +273,8 @@ def build_first_order(
         inputs: the dict returned by `build_inputs(feature_spec)`.
         weights_initializer: initializer of the per-id / per-field weights.
         weights_regularizer: optional regularizer of those weights.
+        regularize: where the regularizer applies to the categorical table
+            (`"table"`, `"rows"` or `"auto"`, as in `build_field_embeddings`).
         name: name of the output layer.
 
     Returns:
@@ -276,7 +287,7 @@ def build_first_order(
     (None, 1)
     """
     spec = normalize_spec(feature_spec)
-    weights = _fields(spec, inputs, 1, "linear", weights_initializer, weights_regularizer, None)
+    weights = _fields(spec, inputs, 1, "linear", weights_initializer, weights_regularizer, None, regularize)
     return FirstOrderFM(name=name)(weights)
 
 
@@ -384,6 +395,7 @@ def build_deepfm(
     task: str = "binary",
     embedding_l2: float = 0.0,
     dense_l2: float = 0.0,
+    embedding_l2_scope: str = "auto",
     dtype_policy: str | None = "auto",
     name: str = "deepfm",
 ) -> keras.Model:
@@ -405,6 +417,12 @@ def build_deepfm(
             `"regression"` (linear output, for ratings).
         embedding_l2: L2 penalty on the embedding tables and first-order weights.
         dense_l2: L2 penalty on the deep part's kernels.
+        embedding_l2_scope: where `embedding_l2` applies to the categorical
+            tables: `"table"` (every row at every step: a table-sized
+            gradient), `"rows"` (the distinct rows each batch looks up: the
+            gradient stays row-sparse) or `"auto"`: `"table"` up to 2^18 table
+            rows, `"rows"` above (see `deepfm_keras.layers.CategoricalEmbedding`
+            for the measurement behind it).
         dtype_policy: the layers' Keras dtype policy. `"auto"`: a global
             policy set with `keras.config.set_dtype_policy` if it is not
             `float32`, else `deepfm_keras.precision.default_dtype_policy()`
@@ -449,9 +467,13 @@ def build_deepfm(
     try:
         inputs = build_inputs(spec)
         embeddings = build_field_embeddings(
-            spec, inputs, embedding_dim=embedding_dim, embeddings_regularizer=embedding_reg
+            spec,
+            inputs,
+            embedding_dim=embedding_dim,
+            embeddings_regularizer=embedding_reg,
+            regularize=embedding_l2_scope,
         )
-        fm_1d = build_first_order(spec, inputs, weights_regularizer=embedding_reg)
+        fm_1d = build_first_order(spec, inputs, weights_regularizer=embedding_reg, regularize=embedding_l2_scope)
         fm_2d = build_second_order(embeddings)
         deep = build_deep(embeddings, hidden_units=hidden_units, dropout=dropout, kernel_regularizer=dense_reg)
         outputs = combine_parts([fm_1d, fm_2d, deep], task=task)

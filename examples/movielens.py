@@ -29,8 +29,8 @@ python examples/movielens.py [--data-dir DIR] [--variant ml-1m|ml-100k] [--task 
 Without `--data-dir` the official GroupLens archive is downloaded (and cached
 by Keras).
 
-Defaults (embedding 16, MLP 256-128-64 with dropout 0.3, embedding L2 1e-3 on
-the rows each batch looks up, LazyAdam 1e-3, batch 2048, learning rate x0.3
+Defaults (embedding 16, MLP 256-128-64 with dropout 0.3, embedding L2 1e-3
+(on the whole table: these tables are small), LazyAdam 1e-3, batch 2048, learning rate x0.3
 after 2 epochs without validation gain, early stopping after 4, at most 40
 epochs) were chosen on the validation part of `ml-1m-users1-2999` (GroupLens
 ML-1M, ratings of users 1-2999) only. Holdout results of the defaults there

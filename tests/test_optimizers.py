@@ -216,8 +216,8 @@ def _data(n=64, seed=0):
     return x, (rng.random((n, 1)) < 0.5).astype("float32")
 
 
-def test_model_gradient_stays_row_sparse_with_embedding_l2():
-    model = build_deepfm(SPEC, embedding_dim=4, hidden_units=(8,), embedding_l2=1e-3)
+def test_model_gradient_stays_row_sparse_with_embedding_l2_on_rows():
+    model = build_deepfm(SPEC, embedding_dim=4, hidden_units=(8,), embedding_l2=1e-3, embedding_l2_scope="rows")
     x, y = _data()
     with tf.GradientTape() as tape:
         loss = tf.reduce_mean(keras.losses.binary_crossentropy(y, model(x, training=True))) + tf.add_n(model.losses)
@@ -227,7 +227,9 @@ def test_model_gradient_stays_row_sparse_with_embedding_l2():
 
 
 def test_embedding_l2_penalises_the_distinct_looked_up_rows_once():
-    layer = CategoricalEmbedding([5, 4], [1, 2], output_dim=2, embeddings_regularizer=keras.regularizers.L2(0.5))
+    layer = CategoricalEmbedding(
+        [5, 4], [1, 2], output_dim=2, embeddings_regularizer=keras.regularizers.L2(0.5), regularize="rows"
+    )
     ids = np.array([[1, 2, 2], [1, 0, 3]])
     layer(ids)
     table = layer.embeddings.numpy()
@@ -236,8 +238,29 @@ def test_embedding_l2_penalises_the_distinct_looked_up_rows_once():
     np.testing.assert_allclose(float(layer.losses[0]), 0.5 * np.sum(table[rows] ** 2), rtol=1e-6)
 
 
-def test_training_touches_only_the_rows_of_the_batch():
+def test_embedding_l2_on_a_small_table_is_the_whole_table_penalty_by_default():
+    from deepfm_keras.layers.embedding import DENSE_REGULARIZER_MAX_ROWS
+
+    layer = CategoricalEmbedding([5, 4], [1, 2], output_dim=2, embeddings_regularizer=keras.regularizers.L2(0.5))
+    layer(np.array([[1, 2, 2]]))
+    assert layer.regularizes_table
+    np.testing.assert_allclose(float(layer.losses[0]), 0.5 * np.sum(layer.embeddings.numpy() ** 2), rtol=1e-6)
     model = build_deepfm(SPEC, embedding_dim=4, hidden_units=(8,), embedding_l2=1e-3)
+    x, y = _data()
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(keras.losses.binary_crossentropy(y, model(x, training=True))) + tf.add_n(model.losses)
+    grad = tape.gradient(loss, model.get_layer("embedding_categorical").embeddings.value)
+    assert not isinstance(grad, tf.IndexedSlices)  # every row is pulled towards 0 at every step
+    # Past 2^18 rows the default switches to the looked-up rows (not built here: only the decision).
+    big = CategoricalEmbedding([DENSE_REGULARIZER_MAX_ROWS], [1], output_dim=2)
+    assert not big.regularizes_table
+    assert CategoricalEmbedding([DENSE_REGULARIZER_MAX_ROWS - 1], [1], output_dim=2).regularizes_table
+    with pytest.raises(ValueError, match="regularize"):
+        CategoricalEmbedding([5], [1], output_dim=2, regularize="some")
+
+
+def test_training_touches_only_the_rows_of_the_batch():
+    model = build_deepfm(SPEC, embedding_dim=4, hidden_units=(8,), embedding_l2=1e-3, embedding_l2_scope="rows")
     model.compile(optimizer="adam", loss="binary_crossentropy")
     assert isinstance(model.optimizer, LazyAdam)
     x, y = _data()
