@@ -425,9 +425,10 @@ def build_deepfm(
             for the measurement behind it).
         dtype_policy: the layers' Keras dtype policy. `"auto"`: a global
             policy set with `keras.config.set_dtype_policy` if it is not
-            `float32`, else `deepfm_keras.precision.default_dtype_policy()`
-            (`mixed_bfloat16` on a CPU with bfloat16 instructions and no GPU,
-            `float32` elsewhere). Variables stay float32 and the output
+            `float32`, else `deepfm_keras.precision.default_dtype_policy(task=task)`
+            (for `task="binary"`: `mixed_bfloat16` on a CPU with bfloat16
+            instructions and no GPU, `float32` elsewhere; `float32` for
+            regression, where bfloat16 cost holdout RMSE). Variables stay float32 and the output
             `prediction` is float32 either way. `None` keeps Keras' global.
         name: the model's name.
 
@@ -461,7 +462,7 @@ def build_deepfm(
 
     global_policy = keras.config.dtype_policy()
     if dtype_policy == "auto":
-        dtype_policy = global_policy.name if global_policy.name != "float32" else default_dtype_policy()
+        dtype_policy = global_policy.name if global_policy.name != "float32" else default_dtype_policy(task=task)
     # Layers take the global policy when they are created: set it for the build, then put the caller's back.
     keras.config.set_dtype_policy(dtype_policy or global_policy)
     try:

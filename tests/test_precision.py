@@ -22,6 +22,13 @@ def test_default_policy_follows_the_machine(monkeypatch, flags, has_gpu, expecte
     assert precision.default_dtype_policy(flags=frozenset(flags), has_gpu=has_gpu) == expected
 
 
+def test_regression_models_stay_float32(monkeypatch):
+    monkeypatch.delenv(precision.ENVIRONMENT_VARIABLE, raising=False)
+    flags = frozenset({"avx512_bf16"})
+    assert precision.default_dtype_policy(task="regression", flags=flags, has_gpu=False) == "float32"
+    assert precision.default_dtype_policy(task="binary", flags=flags, has_gpu=False) == "mixed_bfloat16"
+
+
 def test_environment_overrides_the_choice(monkeypatch):
     monkeypatch.setenv(precision.ENVIRONMENT_VARIABLE, "float32")
     assert precision.default_dtype_policy(flags=frozenset({"avx512_bf16"}), has_gpu=False) == "float32"
