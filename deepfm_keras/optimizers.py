@@ -109,6 +109,9 @@ class RowSparseOptimizer:
         if self.built:
             return
         super().build(var_list)
+        self._note_row_sparse(var_list)
+
+    def _note_row_sparse(self, var_list) -> None:
         self._row_sparse_keys = {self._var_key(v) for v in var_list if getattr(v, ROW_SPARSE_ATTRIBUTE, False)}
 
     def _is_row_sparse(self, variable) -> bool:
@@ -248,8 +251,8 @@ class RowWiseAdagrad(RowSparseOptimizer, keras.optimizers.Adagrad):
     def build(self, var_list):
         if self.built:
             return
-        keras.optimizers.Optimizer.build(self, var_list)
-        self._row_sparse_keys = {self._var_key(v) for v in var_list if getattr(v, ROW_SPARSE_ATTRIBUTE, False)}
+        keras.optimizers.Optimizer.build(self, var_list)  # not Adagrad.build: its slots are made here
+        self._note_row_sparse(var_list)
         initializer = keras.initializers.Constant(self.initial_accumulator_value)
         self._accumulators = []
         for variable in var_list:
