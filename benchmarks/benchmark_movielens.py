@@ -87,9 +87,6 @@ HIDDEN = (256, 128, 64)
 LEARNING_RATE = 1e-3
 BATCH = 4096
 INFER_BATCH = 8192
-# deepfm_keras' compile default (DeepFMModel.compile): one graph call runs 32 train steps (fewer Python
-# round trips and synchronisations per step). DeepCTR and the baseline keep Keras' default (1).
-STEPS_PER_EXECUTION = 32
 
 
 # ----------------------------------------------------------------------------- data

@@ -97,6 +97,10 @@ class RowSparseOptimizer:
     optimizer's formula on a block of rows, returning the new rows and slots.
     """
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._check_sparse_support()
+
     def _check_sparse_support(self):
         _unsupported(
             self,
@@ -154,10 +158,6 @@ class RowSparseOptimizer:
         variable.scatter_update(tf.IndexedSlices(new_rows, indices))
 
 
-def _step(optimizer, dtype):
-    return tf.cast(optimizer.iterations + 1, dtype)
-
-
 @keras.saving.register_keras_serializable(package="deepfm_keras")
 class LazyAdam(RowSparseOptimizer, keras.optimizers.Adam):
     """Adam whose embedding-table updates touch only the rows in the batch (lazy Adam).
@@ -176,17 +176,13 @@ class LazyAdam(RowSparseOptimizer, keras.optimizers.Adam):
     0.9
     """
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._check_sparse_support()
-
     def _slots(self, variable):
         index = self._get_variable_index(variable)
         return [self._momentums[index], self._velocities[index]]
 
     def _update_rows(self, rows, grad, slot_rows, lr):
         m, v = slot_rows
-        step = _step(self, rows.dtype)
+        step = tf.cast(self.iterations + 1, rows.dtype)
         beta_1_power = tf.pow(tf.cast(self.beta_1, rows.dtype), step)
         beta_2_power = tf.pow(tf.cast(self.beta_2, rows.dtype), step)
         alpha = lr * tf.sqrt(1 - beta_2_power) / (1 - beta_1_power)
@@ -209,10 +205,6 @@ class SparseAdagrad(RowSparseOptimizer, keras.optimizers.Adagrad):
     >>> SparseAdagrad(learning_rate=0.05).get_config()["initial_accumulator_value"]
     0.1
     """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._check_sparse_support()
 
     def _slots(self, variable):
         return [self._accumulators[self._get_variable_index(variable)]]
@@ -243,10 +235,6 @@ class RowWiseAdagrad(RowSparseOptimizer, keras.optimizers.Adagrad):
     >>> tuple(opt._slots(table)[0].shape)
     (1001, 1)
     """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._check_sparse_support()
 
     def build(self, var_list):
         if self.built:
@@ -307,10 +295,6 @@ class SparseSGD(RowSparseOptimizer, keras.optimizers.SGD):
     0.9
     """
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._check_sparse_support()
-
     def _slots(self, variable):
         return [self.momentums[self._get_variable_index(variable)]] if self.momentum else []
 
@@ -336,10 +320,6 @@ class SparseFtrl(RowSparseOptimizer, keras.optimizers.Ftrl):
     >>> SparseFtrl(learning_rate=0.05, l1_regularization_strength=0.01).get_config()["l1_regularization_strength"]
     0.01
     """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._check_sparse_support()
 
     def _slots(self, variable):
         index = self._get_variable_index(variable)
