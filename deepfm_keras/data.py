@@ -13,9 +13,51 @@ ops.
 
 from __future__ import annotations
 
+import itertools
+import weakref
 from collections.abc import Mapping
 
 import numpy as np
+
+# The epoch counter of every live seeded dataset (see `set_shuffle_epoch`); weak, so a dataset's counter goes with it.
+_EPOCH_COUNTERS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_COUNTER_IDS = itertools.count()
+
+
+def set_shuffle_epoch(epoch: int) -> None:
+    """Makes the next iteration of every seeded `make_dataset` dataset shuffle as epoch `epoch` (0-based) does.
+
+    A seeded dataset shuffles its `e`-th iteration with the permutation of
+    `(seed, e)`; `e` counts the iterations of that dataset object (Keras'
+    `fit` iterates once per epoch). A run resumed at epoch 3 makes a fresh
+    dataset, whose count starts at 0: the backup callback of
+    `deepfm_keras.training.make_callbacks(backup_dir=...)` calls this at the
+    start of training with the epoch it resumes from, so the resumed epochs
+    see the orders of an uninterrupted run.
+
+    Args:
+        epoch: a non-negative integer.
+    """
+    if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+        raise ValueError(f"`epoch` should be a non-negative integer. Received: epoch={epoch!r}")
+    for counter in list(_EPOCH_COUNTERS.values()):
+        counter.assign(int(epoch))
+
+
+def _seeded_orders(n: int, seed: int):
+    """A dataset of one permutation of `range(n)` per iteration: the `e`-th iteration's is a function of (seed, e)."""
+    import tensorflow as tf
+
+    with tf.init_scope():
+        counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="shuffle_epoch")
+    _EPOCH_COUNTERS[next(_COUNTER_IDS)] = counter
+
+    def order(_):
+        epoch = counter.assign_add(1) - 1  # read and advance in one op: each iteration reads it exactly once
+        key = tf.stack([tf.constant(seed, tf.int64), epoch])
+        return tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=key)
+
+    return tf.data.Dataset.from_tensors(0).map(order)
 
 
 def make_dataset(
@@ -35,8 +77,12 @@ def make_dataset(
     indices, cuts it into batches and gathers every batch with one
     `tf.gather` per input. That costs well under a second per epoch of
     400k rows, where `from_tensor_slices(...).shuffle(n)` costs 10-20 s on
-    two cores. With a `seed` the sequence of permutations is reproducible
-    (different in each epoch). `batch_size` is the global batch size: under
+    two cores. With a `seed`, epoch `e`'s permutation is a function of
+    `(seed, e)`: reproducible, different in each epoch, and the same after a
+    resume from a backup (see `set_shuffle_epoch`; `e` counts this dataset's
+    iterations, so a dataset also iterated outside `fit` shifts its epochs).
+    Without a seed every iteration draws a fresh random permutation.
+    `batch_size` is the global batch size: under
     `tf.distribute.MirroredStrategy`, Keras splits each batch across replicas.
 
     Args:
@@ -64,6 +110,8 @@ def make_dataset(
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"`batch_size` should be a positive integer. Received: batch_size={batch_size!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+        raise ValueError(f"`seed` should be an integer or None. Received: seed={seed!r}")
     if encoder is not None:
         x = encoder.raw_inputs(x)
     if not isinstance(x, Mapping) or not x:
@@ -88,7 +136,9 @@ def make_dataset(
         starts = tf.data.Dataset.range(num_batches).map(lambda i: i * batch_size)
         return starts.map(lambda s: order[s : tf.minimum(s + batch_size, n)])
 
-    if shuffle:
+    if shuffle and seed is not None:
+        orders = _seeded_orders(n, int(seed))
+    elif shuffle:
         # One random draw per iteration (a new one in every epoch), used as the stateless seed of the permutation.
         draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
         orders = draws.map(

@@ -29,6 +29,7 @@ import keras
 import tensorflow as tf
 
 from deepfm_keras.callbacks import ContributionLogger
+from deepfm_keras.checkpoints import AtomicBackupAndRestore, AtomicModelCheckpoint
 from deepfm_keras.distribute import is_chief, is_multi_worker, multi_worker_fit, prepare_dataset
 
 
@@ -96,14 +97,20 @@ def make_callbacks(
             `contributions/`).
         contribution_data: a fixed batch (dict of input arrays) for the
             contribution shares; see `ContributionLogger`.
-        backup_dir: adds `keras.callbacks.BackupAndRestore(backup_dir)`: the
-            weights, optimizer state and epoch are backed up at every epoch
-            end, and a run started again after a crash continues from the last
-            finished epoch (the backup is deleted when training completes).
-            Use a directory of its own. EarlyStopping's patience counter and
-            ModelCheckpoint's best value are not backed up: they restart.
-        best_model_path: adds `keras.callbacks.ModelCheckpoint` saving the
-            whole model (`.keras`) whenever `monitor` improves.
+        backup_dir: adds an `AtomicBackupAndRestore(backup_dir)`
+            (`keras.callbacks.BackupAndRestore`, written atomically; see
+            `deepfm_keras.checkpoints`): the weights, optimizer state and
+            epoch are backed up at every epoch end, and a run started again
+            after a crash, even a SIGKILL during a save, continues from the
+            last finished epoch (the backup is deleted when training
+            completes). A seeded `make_dataset` then shuffles the resumed
+            epochs as an uninterrupted run would. Use a directory of its
+            own. EarlyStopping's patience counter and ModelCheckpoint's best
+            value are not backed up: they restart.
+        best_model_path: adds an `AtomicModelCheckpoint`
+            (`keras.callbacks.ModelCheckpoint`, written to a temporary file
+            then `os.replace`d) saving the whole model (`.keras`) whenever
+            `monitor` improves.
         early_stopping_patience: adds `keras.callbacks.EarlyStopping` with
             that patience on `monitor`, restoring the best weights at the end.
         monitor: the metric for the checkpoint and early stopping; lower is
@@ -146,7 +153,7 @@ def make_callbacks(
         backup_dir = os.fspath(backup_dir)
         if not chief:
             backup_dir = f"{backup_dir.rstrip(os.sep)}_{_worker_suffix(strategy)}"
-        callbacks.append(keras.callbacks.BackupAndRestore(backup_dir))
+        callbacks.append(AtomicBackupAndRestore(backup_dir))
     scratch = None if chief else tempfile.mkdtemp(prefix=f"deepfm_{_worker_suffix(strategy)}_")
     if log_dir is not None:
         log_dir = os.fspath(log_dir) if chief else os.path.join(scratch, "logs")
@@ -154,7 +161,7 @@ def make_callbacks(
         callbacks.append(ContributionLogger(log_dir, validation_data=contribution_data))
     if best_model_path is not None:
         path = os.fspath(best_model_path) if chief else os.path.join(scratch, os.path.basename(best_model_path))
-        callbacks.append(keras.callbacks.ModelCheckpoint(path, monitor=monitor, save_best_only=True))
+        callbacks.append(AtomicModelCheckpoint(path, monitor=monitor, save_best_only=True))
     if early_stopping_patience is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(monitor=monitor, patience=early_stopping_patience, restore_best_weights=True)

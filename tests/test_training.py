@@ -1,5 +1,6 @@
 """Training helpers: callbacks by option, fit under a strategy, seeded runs, resuming after SIGKILL."""
 
+import json
 import os
 import signal
 
@@ -8,7 +9,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from deepfm_keras import CategoricalFeature, ContributionLogger, NumericFeature, build_deepfm, get_strategy
+from deepfm_keras import (
+    CategoricalFeature,
+    ContributionLogger,
+    NumericFeature,
+    build_deepfm,
+    get_strategy,
+    make_dataset,
+)
+from deepfm_keras.checkpoints import AtomicBackupAndRestore, AtomicModelCheckpoint
 from deepfm_keras.training import fit, make_callbacks, set_seed
 from tests.workers.launch import finish, kill_all, load_weights, read_json, start, wait_for
 
@@ -39,9 +48,9 @@ def build(strategy, learning_rate=0.02):
 
 def test_make_callbacks_one_option_each(tmp_path):
     assert make_callbacks() == []
-    kinds = {
-        "backup_dir": keras.callbacks.BackupAndRestore,
-        "best_model_path": keras.callbacks.ModelCheckpoint,
+    kinds = {  # Keras' callbacks, written atomically
+        "backup_dir": AtomicBackupAndRestore,
+        "best_model_path": AtomicModelCheckpoint,
         "early_stopping_patience": keras.callbacks.EarlyStopping,
     }
     values = {
@@ -52,6 +61,8 @@ def test_make_callbacks_one_option_each(tmp_path):
     for option, kind in kinds.items():
         (callback,) = make_callbacks(**{option: values[option]})
         assert isinstance(callback, kind)
+    assert issubclass(AtomicBackupAndRestore, keras.callbacks.BackupAndRestore)
+    assert issubclass(AtomicModelCheckpoint, keras.callbacks.ModelCheckpoint)
     tensorboard, logger = make_callbacks(log_dir=tmp_path / "logs", contribution_data={"x": np.zeros((2, 1))})
     assert isinstance(tensorboard, keras.callbacks.TensorBoard) and isinstance(logger, ContributionLogger)
     everything = make_callbacks(log_dir=tmp_path / "logs", **values)
@@ -137,7 +148,7 @@ def test_resumes_after_sigkill(tmp_path):
         wait_for(run / "hanging", procs[0])  # in the middle of epoch 2 (0-based) of 4
         os.kill(procs[0].pid, signal.SIGKILL)
         assert procs[0].wait(timeout=60) == -signal.SIGKILL
-        assert (run / "backup" / "latest.weights.h5").exists()
+        assert (run / "backup" / "training_metadata.json").exists()
         finish(start("resumable.py", run, log=tmp_path / "second.log"))
         finish(procs[1])
     finally:
@@ -167,3 +178,132 @@ def test_resumes_after_sigkill(tmp_path):
     for a, b in zip(load_weights(run / "weights.npz"), load_weights(reference / "weights.npz"), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     assert not (run / "backup").exists()
+
+
+class DiskFull(OSError):
+    def __init__(self):
+        super().__init__(28, "No space left on device")
+
+
+class StopAtEpoch(keras.callbacks.Callback):
+    """Interrupts training at the start of `epoch`, as a crash would."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt(f"killed at epoch {epoch}")
+
+
+def test_best_model_checkpoint_survives_a_failed_save(tmp_path, monkeypatch):
+    path = tmp_path / "best.keras"
+    model = build(get_strategy())
+    (checkpoint,) = make_callbacks(best_model_path=path)
+    fit(model, dataset(), epochs=1, validation_data=dataset(64, seed=1), callbacks=[checkpoint], verbose=0)
+    good = path.read_bytes()
+
+    def save_half(self, filepath, *args, **kwargs):
+        with open(filepath, "wb") as f:
+            f.write(good[: len(good) // 2])
+        raise DiskFull
+
+    monkeypatch.setattr(keras.Model, "save", save_half)
+    with pytest.raises(DiskFull):
+        fit(model, dataset(), epochs=1, validation_data=dataset(64, seed=1), callbacks=[checkpoint], verbose=0)
+    monkeypatch.undo()
+    assert path.read_bytes() == good and os.listdir(tmp_path) == ["best.keras"]
+    keras.saving.load_model(path)
+
+
+def seeded_build(seed=0):
+    set_seed(seed, deterministic=False)
+    return build(get_strategy())
+
+
+def assert_same_weights(a, b):
+    for x, y in zip(a.weights, b.weights, strict=True):
+        np.testing.assert_allclose(x.numpy(), y.numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_backup_killed_mid_save_resumes_from_the_last_complete_epoch(tmp_path, monkeypatch):
+    backup = tmp_path / "backup"
+    reference = seeded_build()
+    fit(reference, dataset(), epochs=3, verbose=0)
+
+    saves = []
+    real_save_weights = keras.Model.save_weights
+
+    def save_weights_then_die(self, filepath, *args, **kwargs):
+        saves.append(filepath)
+        real_save_weights(self, filepath, *args, **kwargs)
+        if len(saves) == 2:  # the backup of epoch 1: half a file written, then the process dies
+            with open(filepath, "r+b") as f:
+                f.truncate(os.path.getsize(filepath) // 2)
+            raise KeyboardInterrupt("killed while writing the backup")
+
+    monkeypatch.setattr(keras.Model, "save_weights", save_weights_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        fit(seeded_build(), dataset(), epochs=3, callbacks=make_callbacks(backup_dir=backup), verbose=0)
+    monkeypatch.undo()
+    metadata = json.loads((backup / "training_metadata.json").read_text())
+    assert metadata["epoch"] == 1 and (backup / metadata["weights"]).is_file()
+    # What kills at other moments leave behind: a temporary, an unreferenced weights file. Never loaded.
+    (backup / ".epoch2-x.weights.h5.tmp-1-0.epoch2-x.weights.h5").write_bytes(b"\x89HDF half")
+    (backup / "epoch2-stale.weights.h5").write_bytes(b"\x89HDF half")
+
+    resumed = seeded_build(seed=1)  # other initial weights: all of them must come from the backup
+    history = fit(resumed, dataset(), epochs=3, callbacks=make_callbacks(backup_dir=backup), verbose=0)
+    assert history.epoch == [1, 2]
+    assert_same_weights(resumed, reference)
+    assert not backup.exists()
+
+
+def test_backup_keeps_one_consistent_pair_and_refuses_an_edited_one(tmp_path):
+    backup = tmp_path / "backup"
+    model = seeded_build()
+    callbacks = make_callbacks(backup_dir=backup) + [StopAtEpoch(2)]
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, dataset(), epochs=3, callbacks=callbacks, verbose=0)
+    files = sorted(os.listdir(backup))
+    metadata = json.loads((backup / "training_metadata.json").read_text())
+    assert files == sorted(["training_metadata.json", metadata["weights"]]) and metadata["epoch"] == 2
+    assert metadata["weights"].startswith("epoch2-")
+
+    (backup / metadata["weights"]).unlink()
+    with pytest.raises(ValueError, match="names weights file 'epoch2-.*', which is missing"):
+        fit(seeded_build(), dataset(), epochs=3, callbacks=make_callbacks(backup_dir=backup), verbose=0)
+    (backup / "training_metadata.json").write_text('{"epoch": 2, "weigh')
+    with pytest.raises(ValueError, match="training_metadata.json is not valid JSON"):
+        fit(seeded_build(), dataset(), epochs=3, callbacks=make_callbacks(backup_dir=backup), verbose=0)
+
+
+def test_a_backup_written_by_keras_backup_and_restore_still_resumes(tmp_path):
+    backup = tmp_path / "backup"
+    reference = seeded_build()
+    fit(reference, dataset(), epochs=3, verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        callbacks = [keras.callbacks.BackupAndRestore(backup), StopAtEpoch(2)]
+        fit(seeded_build(), dataset(), epochs=3, callbacks=callbacks, verbose=0)
+    assert sorted(os.listdir(backup)) == ["latest.weights.h5", "training_metadata.json"]
+    resumed = seeded_build(seed=1)
+    history = fit(resumed, dataset(), epochs=3, callbacks=make_callbacks(backup_dir=backup), verbose=0)
+    assert history.epoch == [2]
+    assert_same_weights(resumed, reference)
+
+
+def test_a_resumed_seeded_run_shuffles_like_an_uninterrupted_one(tmp_path):
+    inputs, labels = make_data(256)
+
+    def run(backup, callbacks=(), model=None):
+        model = model or seeded_build()
+        train = make_dataset(inputs, labels, batch_size=64, seed=11)
+        fit(model, train, epochs=4, callbacks=make_callbacks(backup_dir=backup) + list(callbacks), verbose=0)
+        return model
+
+    reference = run(tmp_path / "reference")
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "backup", [StopAtEpoch(2)])
+    # Resumed at epoch 2 with a fresh dataset: epochs 2 and 3 get their own orders, not epochs 0 and 1's again.
+    assert_same_weights(run(tmp_path / "backup", model=seeded_build(seed=1)), reference)

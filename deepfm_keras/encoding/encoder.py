@@ -423,8 +423,10 @@ class FeatureEncoder:
         return encoder
 
     def save(self, path: str | os.PathLike) -> None:
-        """Writes `to_config()` as JSON (UTF-8)."""
-        with open(path, "w", encoding="utf-8") as f:
+        """Writes `to_config()` as JSON (UTF-8), atomically: a crash mid-write leaves the previous file."""
+        from deepfm_keras.io import atomic_write
+
+        with atomic_write(path) as f:
             json.dump(self.to_config(), f, indent=1)
             f.write("\n")
 
