@@ -9,8 +9,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from deepfm_keras.deepfm_model import DeepFMModel
 from deepfm_keras.distribute import is_chief
-from deepfm_keras.model import PART_NAMES, part_models
+from deepfm_keras.model import part_names as model_part_names
+from deepfm_keras.validation import check_inputs
 
 
 class ContributionLogger(keras.callbacks.Callback):
@@ -18,6 +20,8 @@ class ContributionLogger(keras.callbacks.Callback):
 
     DeepFM's output is `act(c_fm_1d * fm_1d + c_fm_2d * fm_2d + c_deep * deep + b)`
     where `c_*` and `b` are the kernel and bias of the `combine` Dense layer.
+    The parts are read from the model (`deepfm_keras.model.part_names`), so
+    a variant with other parts, or a fourth one, is logged by its own names.
     At the end of every epoch this callback writes, at step `epoch` (0-based,
     the step Keras' `TensorBoard` callback uses for epoch metrics):
 
@@ -29,7 +33,8 @@ class ContributionLogger(keras.callbacks.Callback):
       `combine`) on the fixed `validation_data` batch. The sign of `c_part` is
       kept, so the absolute values of the shares sum to 1; a share near 0
       means the part barely moves the logit, whatever the size of its raw
-      weight.
+      weight. A NaN weight or part output makes every share NaN (never 0:
+      the model is broken, not balanced).
     - `contribution_std/<part>` (only with `validation_data`): `std(part)`.
 
     The part outputs come from `deepfm_keras.part_models(model)`, sub-models
@@ -44,11 +49,12 @@ class ContributionLogger(keras.callbacks.Callback):
     Args:
         log_dir: TensorBoard log directory (the one given to `TensorBoard`).
         validation_data: a fixed batch for the shares: a dict from input name
-            to array, as the model takes it (a few hundred rows are plenty).
-            `None` logs the raw weights only.
+            to array, exactly the model's inputs (a few hundred rows are
+            plenty), checked by `deepfm_keras.validation.check_inputs` when
+            training begins. `None` logs the raw weights only.
         run_name: sub-folder of `log_dir` for the events.
         part_names: names of the part layers, in the order of the `combine`
-            kernel's rows.
+            kernel's rows; `None` reads them from the model.
         combine_name: name of the `Dense(1)` layer that combines the parts.
 
     Example:
@@ -73,7 +79,7 @@ class ContributionLogger(keras.callbacks.Callback):
         validation_data: Mapping | None = None,
         *,
         run_name: str = "contributions",
-        part_names: Sequence[str] = PART_NAMES,
+        part_names: Sequence[str] | None = None,
         combine_name: str = "combine",
     ):
         super().__init__()
@@ -89,13 +95,19 @@ class ContributionLogger(keras.callbacks.Callback):
         self.log_dir = os.fspath(log_dir)
         self.validation_data = dict(validation_data) if validation_data is not None else None
         self.run_name = run_name
-        self.part_names = tuple(part_names)
+        self.part_names = tuple(part_names) if part_names is not None else None
         self.combine_name = combine_name
         self._writer = None
         self._parts = None
 
     def on_train_begin(self, logs=None):
         combine = self._combine_layer()
+        if self.part_names is None:
+            self.part_names = tuple(model_part_names(self.model))
+        if self.validation_data is not None:
+            self.validation_data = check_inputs(
+                self.model, self.validation_data, what="the validation_data of ContributionLogger"
+            )
         kernel = combine.kernel
         if tuple(kernel.shape) != (len(self.part_names), 1):
             raise ValueError(
@@ -103,8 +115,7 @@ class ContributionLogger(keras.callbacks.Callback):
                 f"one weight per part {list(self.part_names)}. Received: shape={tuple(kernel.shape)}"
             )
         if self.validation_data is not None:
-            models = part_models(self.model)
-            self._parts = {name: models[name] for name in self.part_names}
+            self._parts = {name: self._part_model(name) for name in self.part_names}
         if is_chief(self.model.distribute_strategy):
             self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, self.run_name))
 
@@ -116,6 +127,10 @@ class ContributionLogger(keras.callbacks.Callback):
                 f"Model {self.model.name!r} has no layer named '{self.combine_name}': is it a DeepFM model?"
             ) from None
 
+    def _part_model(self, name):
+        """The sub-model of part `name` (sharing the model's layers), as `part_models` builds it."""
+        return DeepFMModel(self.model.input, self.model.get_layer(name).output, name=f"{self.model.name}_{name}")
+
     def contributions(self) -> dict[str, dict[str, float]]:
         """The current values, as written to TensorBoard.
 
@@ -125,11 +140,13 @@ class ContributionLogger(keras.callbacks.Callback):
             (`{part: value}` each).
         """
         combine = self._combine_layer()
+        if self.part_names is None:
+            self.part_names = tuple(model_part_names(self.model))
         kernel = keras.ops.convert_to_numpy(combine.kernel).reshape(-1).astype(np.float64)
         bias = float(keras.ops.convert_to_numpy(combine.bias).reshape(-1)[0]) if combine.use_bias else 0.0
         values = {"contribution": {**dict(zip(self.part_names, kernel.tolist(), strict=True)), "bias": bias}}
         if self.validation_data is not None:
-            parts = self._parts or {n: m for n, m in part_models(self.model).items() if n in self.part_names}
+            parts = self._parts or {n: self._part_model(n) for n in self.part_names}
             std = np.array(
                 [
                     float(np.std(keras.ops.convert_to_numpy(parts[n](self.validation_data, training=False))))
@@ -138,7 +155,10 @@ class ContributionLogger(keras.callbacks.Callback):
             )
             scaled = kernel * std
             total = np.abs(scaled).sum()
-            share = scaled / total if total > 0 else np.zeros_like(scaled)
+            if not np.isfinite(total):  # a NaN / inf weight or part output: no share is meaningful
+                share = np.full_like(scaled, np.nan)
+            else:
+                share = scaled / total if total > 0 else np.zeros_like(scaled)
             values["contribution_share"] = dict(zip(self.part_names, share.tolist(), strict=True))
             values["contribution_std"] = dict(zip(self.part_names, std.tolist(), strict=True))
         return values

@@ -18,6 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from deepfm_keras.validation import check_inputs
+
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -63,7 +65,8 @@ def batch_predict(
             from a `.keras` file.
         x: dict from feature name to array, as `FeatureEncoder.transform`
             returns: `(n,)` or `(n, 1)` for scalar features, `(n, max_len)`
-            for id lists. Extra keys are ignored.
+            for id lists. Keys are bound by name: an unexpected or missing
+            key is an error.
         batch_size: rows per call.
         jit_compile: compile with XLA (faster per batch on CPU, slower first call).
 
@@ -71,8 +74,10 @@ def batch_predict(
         NumPy array `(n, 1)` of predictions.
 
     Raises:
-        ValueError: naming the feature, for a missing feature, arrays of
-            different lengths or a wrong number of columns.
+        ValueError: from `deepfm_keras.validation.check_inputs`, naming the
+            feature, row and value: an unexpected or missing key, arrays of
+            different lengths, a wrong number of columns, a non-finite
+            number, a non-integer id or an id outside its vocabulary.
 
     Example:
 
@@ -83,28 +88,12 @@ def batch_predict(
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"`batch_size` should be a positive integer. Received: batch_size={batch_size!r}")
-    specs = _input_specs(model)
-    arrays, rows = {}, None
-    for name, tensor in specs.items():
-        if name not in x:
-            raise ValueError(f"Feature '{name}' is missing from the input. Received features: {sorted(x)}")
-        value = np.asarray(x[name])
-        width = tensor.shape[-1]
-        if value.ndim == 1 and len(tensor.shape) == 2 and width == 1:
-            value = value.reshape(-1, 1)
-        if value.ndim != len(tensor.shape) or tuple(value.shape[1:]) != tuple(tensor.shape[1:]):
-            raise ValueError(
-                f"Feature '{name}' should have shape (n, {', '.join(str(d) for d in tensor.shape[1:])}). "
-                f"Received shape {value.shape}"
-            )
-        if rows is not None and len(value) != rows:
-            raise ValueError(f"Feature '{name}' has {len(value)} rows, other features have {rows}.")
-        rows = len(value)
-        arrays[name] = value.astype(tensor.dtype, copy=False)
+    arrays = check_inputs(model, x, what="the input of batch_predict")
+    rows = len(next(iter(arrays.values())))
     score = _compiled(model, bool(jit_compile))
     outputs = [
         np.asarray(score({name: a[start : start + batch_size] for name, a in arrays.items()}))
-        for start in range(0, rows or 0, batch_size)
+        for start in range(0, rows, batch_size)
     ]
     if not outputs:
         return np.zeros((0, *model.output.shape[1:]), "float32")

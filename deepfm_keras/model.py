@@ -17,12 +17,11 @@ An FM-only model is `combine_parts([fm_1d, fm_2d])` over the same inputs.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 
 import keras
 
-from deepfm_keras import optimizers
+from deepfm_keras.deepfm_model import DEFAULT_STEPS_PER_EXECUTION, DeepFMModel  # noqa: F401 (re-exported)
 from deepfm_keras.features import (
     CategoricalFeature,
     MultiCategoricalFeature,
@@ -41,84 +40,6 @@ from deepfm_keras.precision import default_dtype_policy
 
 TASKS = {"binary": "sigmoid", "regression": "linear"}
 PART_NAMES = ("fm_1d", "fm_2d", "deep")
-
-
-# A stock Keras optimizer updates every row of every table (and of its slots) at every step: warn past this size.
-_DENSE_UPDATE_WARN_PARAMS = 4_000_000
-DEFAULT_STEPS_PER_EXECUTION = 32
-
-
-@keras.saving.register_keras_serializable(package="deepfm_keras")
-class DeepFMModel(keras.Model):
-    """The functional model `build_deepfm` returns: `compile` resolves optimizer names to row-sparse ones.
-
-    `compile(optimizer="adam")` (or `"adagrad"`, `"rowwise_adagrad"`,
-    `"sgd"`, `"ftrl"`) gets the matching optimizer of
-    `deepfm_keras.optimizers`, whose table updates touch only the rows a batch
-    looks up; an optimizer instance is used as given. Everything else is a
-    plain functional `keras.Model`: it saves and loads as a `.keras` file,
-    and `keras.Model(model.input, ...)` builds sub-models from its layers.
-
-    Example:
-
-    >>> model = build_deepfm([CategoricalFeature("u", 10)], embedding_dim=4, hidden_units=(8,))
-    >>> model.compile(optimizer="adam", loss="binary_crossentropy")
-    >>> type(model.optimizer).__name__
-    'LazyAdam'
-    """
-
-    def compile(self, optimizer="rmsprop", *, steps_per_execution=None, jit_compile="auto", **kwargs):
-        """`keras.Model.compile` with optimizer names resolved by `deepfm_keras.optimizers.get` and tuned defaults.
-
-        Args:
-            optimizer: a name (`"adam"` gives `LazyAdam`, ...), a config or an instance.
-            steps_per_execution: train steps per graph call; `None` gives
-                `DEFAULT_STEPS_PER_EXECUTION` (32) on one replica: fewer Python
-                round trips per epoch, and batch-level callbacks see every 32nd
-                batch. Under a strategy with several replicas it gives 1 (Keras
-                3.15 fails there with more).
-            jit_compile: `"auto"` gives no XLA with a row-sparse optimizer:
-                XLA's gathers and scatters made the sparse table update slower
-                (on the Criteo-shaped benchmark, 2-core CPU: 22.5 -> 38.6
-                CPU-us per example at 10^3 ids per field, 31.8 -> 44.5 at 10^6);
-                with another optimizer, Keras' own `"auto"` (XLA on GPUs).
-                `True` / `False` force it.
-            **kwargs: the other arguments of `keras.Model.compile`.
-        """
-        optimizer = optimizers.get(optimizer)
-        table_params = self.table_parameters()
-        if not isinstance(optimizer, optimizers.RowSparseOptimizer) and table_params >= _DENSE_UPDATE_WARN_PARAMS:
-            warnings.warn(
-                f"{type(optimizer).__name__} updates all {table_params:,} embedding parameters (and its slots) "
-                "at every step. deepfm_keras.optimizers (LazyAdam, SparseAdagrad, RowWiseAdagrad, SparseSGD, "
-                "SparseFtrl) update only the rows a batch looks up.",
-                stacklevel=2,
-            )
-        if steps_per_execution is None:
-            # Keras 3.15 / TF 2.21 fail to run more than one step per execution under a strategy with several
-            # replicas ("You must feed a value for placeholder tensor .../while/cond/Placeholder"), even for a
-            # one-Dense model: keep one step per execution there.
-            replicas = self.distribute_strategy.num_replicas_in_sync
-            steps_per_execution = DEFAULT_STEPS_PER_EXECUTION if replicas == 1 else 1
-        if jit_compile == "auto" and isinstance(optimizer, optimizers.RowSparseOptimizer):
-            jit_compile = False
-        super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, jit_compile=jit_compile, **kwargs)
-
-    def table_parameters(self) -> int:
-        """Number of parameters in the model's row-looked-up tables (`CategoricalEmbedding` tables)."""
-        return sum(
-            int(w.shape[0]) * int(w.shape[1])
-            for w in self.trainable_weights
-            if getattr(w, optimizers.ROW_SPARSE_ATTRIBUTE, False)
-        )
-
-    def compile_from_config(self, config):
-        # Keras skips restoring the compile state of a model whose `compile` is overridden; ours only
-        # resolves names, so restore it as Keras does for a plain model (optimizer state included).
-        config = keras.saving.deserialize_keras_object(config)
-        self.compile(**config)
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
 
 
 def _check_embedding_dim(embedding_dim) -> int:
@@ -202,6 +123,7 @@ def _fields(
             embeddings_initializer=initializer,
             embeddings_regularizer=regularizer,
             regularize=regularize,
+            field_names=[f.name for f in categorical],
             name=f"{prefix}_categorical",
         )(ids)
         masked = [isinstance(f, MultiCategoricalFeature) for f in categorical]
@@ -483,24 +405,55 @@ def build_deepfm(
     return DeepFMModel(inputs=inputs, outputs=outputs, name=name)
 
 
+def part_names(model: keras.Model) -> list[str]:
+    """Names of the part layers a DeepFM model combines, in the order of its `combine` kernel's rows.
+
+    Read from the model: the layers whose outputs feed the `parts`
+    concatenation that `combine_parts` builds, so a variant with fewer parts,
+    or a fourth part of the user's, is named as it is.
+
+    Args:
+        model: a model built with `combine_parts` (e.g. by `build_deepfm`).
+
+    Returns:
+        List of layer names, e.g. `["fm_1d", "fm_2d", "deep"]`.
+
+    Raises:
+        ValueError: if the model has no `parts` layer.
+
+    Example:
+
+    >>> part_names(build_deepfm([CategoricalFeature("u", 10)], embedding_dim=4, hidden_units=(8,)))
+    ['fm_1d', 'fm_2d', 'deep']
+    """
+    try:
+        parts = model.get_layer("parts")
+    except ValueError:
+        raise ValueError(f"Model {model.name!r} has no layer named 'parts': is it a DeepFM model?") from None
+    inputs = parts.input if isinstance(parts.input, (list, tuple)) else [parts.input]
+    # Each input of the concatenation is the output of one part layer (its Keras history names the layer).
+    return [tensor._keras_history.operation.name for tensor in inputs]
+
+
 def part_models(model: keras.Model) -> dict[str, keras.Model]:
     """Sub-models of a DeepFM model that share its layers and weights.
 
     Works on a model fresh from `build_deepfm` and on one loaded with
-    `keras.saving.load_model`. Each sub-model takes the same input dict as
-    `model`.
+    `keras.saving.load_model`. Each sub-model is a `DeepFMModel` taking the
+    same input dict as `model`.
 
     Args:
-        model: a model from `build_deepfm` (or any model with layers named
-            `fm_1d`, `fm_2d`, `deep` and `embeddings`).
+        model: a model from `build_deepfm`, or a variant built with
+            `combine_parts` (its parts are found with `part_names`).
 
     Returns:
-        `{"fm_1d", "fm_2d", "deep"}`: `(batch, 1)` part outputs (before the
-        `combine` weights), and `"embeddings"`: the `(batch, num_fields, k)`
-        shared field embeddings.
+        One entry per part (`{"fm_1d", "fm_2d", "deep"}` for DeepFM): the
+        `(batch, 1)` part outputs (before the `combine` weights), and, where
+        the model has that layer, `"embeddings"`: the
+        `(batch, num_fields, k)` shared field embeddings.
 
     Raises:
-        ValueError: if `model` has no layer of one of those names.
+        ValueError: if `model` has no `parts` layer.
 
     Example:
 
@@ -508,9 +461,7 @@ def part_models(model: keras.Model) -> dict[str, keras.Model]:
     >>> sorted(part_models(model))
     ['deep', 'embeddings', 'fm_1d', 'fm_2d']
     """
-    names = (*PART_NAMES, "embeddings")
-    layer_names = {layer.name for layer in model.layers}
-    missing = [n for n in names if n not in layer_names]
-    if missing:
-        raise ValueError(f"Model {model.name!r} has no layer named {missing}: is it a DeepFM model?")
-    return {n: keras.Model(model.input, model.get_layer(n).output, name=f"{model.name}_{n}") for n in names}
+    names = part_names(model)
+    if "embeddings" in {layer.name for layer in model.layers}:
+        names.append("embeddings")
+    return {n: DeepFMModel(model.input, model.get_layer(n).output, name=f"{model.name}_{n}") for n in names}

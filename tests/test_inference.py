@@ -51,11 +51,13 @@ def test_empty_input(model):
 
 def test_bad_inputs_name_the_feature(model):
     x = make_inputs(10)
-    with pytest.raises(ValueError, match="Feature 'u' is missing"):
+    with pytest.raises(ValueError, match=r"Feature\(s\) \['u'\] missing"):
         batch_predict(model, {k: v for k, v in x.items() if k != "u"})
+    with pytest.raises(ValueError, match=r"Unexpected key\(s\) \['a'\]"):  # "a" sorts first: it would shift inputs
+        batch_predict(model, {**x, "a": x["u"]})
     with pytest.raises(ValueError, match=r"Feature 'g' should have shape \(n, 3\)"):
         batch_predict(model, {**x, "g": x["g"][:, :2]})
-    with pytest.raises(ValueError, match="Feature 'u' has 9 rows"):
+    with pytest.raises(ValueError, match="same number of rows.*'u': 9"):
         batch_predict(model, {**x, "u": x["u"][:9]})
     with pytest.raises(ValueError, match="batch_size"):
         batch_predict(model, x, batch_size=0)

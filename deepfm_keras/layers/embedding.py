@@ -148,6 +148,9 @@ class CategoricalEmbedding(keras.layers.Layer):
         embeddings_regularizer: optional regularizer of the table.
         regularize: `"table"`, `"rows"` (each distinct looked-up row counted
             once per step) or `"auto"`: where `embeddings_regularizer` applies.
+        field_names: optional name of each field (the model's input names):
+            `deepfm_keras.validation` reads the id range of each input from
+            them.
 
     Example:
 
@@ -164,6 +167,7 @@ class CategoricalEmbedding(keras.layers.Layer):
         embeddings_initializer="uniform",
         embeddings_regularizer=None,
         regularize: str = "auto",
+        field_names: Sequence[str] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -176,6 +180,12 @@ class CategoricalEmbedding(keras.layers.Layer):
             raise ValueError(
                 "`vocabulary_sizes` and `field_lengths` should have one entry per field. "
                 f"Received: {len(self.vocabulary_sizes)} and {len(self.field_lengths)}"
+            )
+        self.field_names = list(field_names) if field_names is not None else None
+        if self.field_names is not None and len(self.field_names) != len(self.vocabulary_sizes):
+            raise ValueError(
+                f"`field_names` should have one entry per field ({len(self.vocabulary_sizes)}). "
+                f"Received: field_names={self.field_names}"
             )
         self.output_dim = _check_output_dim(output_dim)
         self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
@@ -237,6 +247,7 @@ class CategoricalEmbedding(keras.layers.Layer):
             embeddings_initializer=keras.initializers.serialize(self.embeddings_initializer),
             embeddings_regularizer=keras.regularizers.serialize(self.embeddings_regularizer),
             regularize=self.regularize,
+            field_names=self.field_names,
         )
         return config
 

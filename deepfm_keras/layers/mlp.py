@@ -8,6 +8,48 @@ import keras
 from keras import ops
 
 
+class Container(keras.layers.Layer):
+    """One hidden block of `MLP`: `Dense(units)`, then batch norm and the activation if `batch_norm`.
+
+    Internal to `MLP` (built in its `__init__`, never serialised on its own).
+    The class name and the attribute names `dense` and `batch_normalization`
+    give the weights the paths `hidden_layers/container_<i>/dense` that Keras
+    3.15 wrote for the earlier nested-list structure, so `.keras` files saved
+    then still load.
+
+    Input shape: `(batch, features)`. Output shape: `(batch, units)`.
+    """
+
+    def __init__(self, units, activation, batch_norm, kernel_regularizer, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activation
+        self.dense = keras.layers.Dense(
+            units,
+            activation=None if batch_norm else activation,
+            use_bias=not batch_norm,
+            kernel_regularizer=kernel_regularizer,
+            dtype=self.dtype_policy,
+            name="dense",
+        )
+        self.batch_normalization = (
+            keras.layers.BatchNormalization(dtype=self.dtype_policy, name="batch_norm") if batch_norm else None
+        )
+
+    def build(self, input_shape):
+        self.dense.build(input_shape)
+        if self.batch_normalization is not None:
+            self.batch_normalization.build(self.dense.compute_output_shape(input_shape))
+
+    def call(self, inputs, training=None):
+        x = self.dense(inputs)
+        if self.batch_normalization is None:
+            return x
+        return self.activation(self.batch_normalization(x, training=training))
+
+    def compute_output_shape(self, input_shape):
+        return self.dense.compute_output_shape(input_shape)
+
+
 @keras.saving.register_keras_serializable(package="deepfm_keras")
 class MLP(keras.layers.Layer):
     """Feed-forward network ending in a linear unit.
@@ -62,21 +104,19 @@ class MLP(keras.layers.Layer):
         self.batch_norm = bool(batch_norm)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.output_units = output_units
-        self.hidden_layers = []
-        for i, n in enumerate(units):
-            block = [
-                keras.layers.Dense(
-                    n,
-                    activation=None if self.batch_norm else self.activation,
-                    use_bias=not self.batch_norm,
-                    kernel_regularizer=self.kernel_regularizer,
-                    dtype=self.dtype_policy,
-                    name=f"dense_{i}",
-                )
-            ]
-            if self.batch_norm:
-                block.append(keras.layers.BatchNormalization(dtype=self.dtype_policy, name=f"batch_norm_{i}"))
-            self.hidden_layers.append(block)
+        # A flat list of block layers: every Keras 3 version tracks it (3.10-3.14 do not track a list nested
+        # in a list, and saved models lost the hidden weights there).
+        self.hidden_layers = [
+            Container(
+                n,
+                activation=self.activation,
+                batch_norm=self.batch_norm,
+                kernel_regularizer=self.kernel_regularizer,
+                dtype=self.dtype_policy,
+                name=f"hidden_{i}",
+            )
+            for i, n in enumerate(units)
+        ]
         self.dropout_layer = keras.layers.Dropout(self.dropout) if self.dropout > 0 else None
         self.output_layer = keras.layers.Dense(
             output_units, kernel_regularizer=self.kernel_regularizer, dtype=self.dtype_policy, name="output"
@@ -89,17 +129,14 @@ class MLP(keras.layers.Layer):
         self._input_width = width
         shape = (input_shape[0], width)
         for block in self.hidden_layers:
-            for layer in block:
-                layer.build(shape)
-                shape = layer.compute_output_shape(shape)
+            block.build(shape)
+            shape = block.compute_output_shape(shape)
         self.output_layer.build(shape)
 
     def call(self, inputs, training=None):
         x = ops.reshape(inputs, (-1, self._input_width))
         for block in self.hidden_layers:
-            x = block[0](x)
-            if self.batch_norm:
-                x = self.activation(block[1](x, training=training))
+            x = block(x, training=training)
             if self.dropout_layer is not None:
                 x = self.dropout_layer(x, training=training)
         return self.output_layer(x)

@@ -14,7 +14,7 @@ def test_mlp_matches_numpy_and_output_is_linear():
     out = keras.ops.convert_to_numpy(mlp(x))
     h = x.reshape(16, 15)
     for block in mlp.hidden_layers:
-        k, b = (w.numpy() for w in block[0].weights)
+        k, b = (w.numpy() for w in block.dense.weights)
         h = np.maximum(h @ k + b, 0.0)
     k, b = (w.numpy() for w in mlp.output_layer.weights)
     np.testing.assert_allclose(out, h @ k + b, rtol=1e-5, atol=1e-5)

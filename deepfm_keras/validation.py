@@ -1,0 +1,303 @@
+"""Checks of model inputs and labels where they enter, before a bad value reaches a table or a loss.
+
+A deepfm_keras model takes a dict keyed by feature name. Every entry point
+that holds arrays (`DeepFMModel.fit` / `evaluate` / `predict`,
+`batch_predict`, `make_dataset(..., feature_spec=...)`,
+`ContributionLogger`) runs `check_inputs` and `check_labels` on them first:
+
+- keys are bound by name, strictly: an unexpected key, or a missing one, is an
+  error naming it (Keras alone matches dict inputs in sorted key order, so an
+  extra key can shift the others onto the wrong fields);
+- one shape convention: a numeric or single-level field is `(n,)` or
+  `(n, 1)`, a multi-level field `(n, max_len)`; every field has `n` rows;
+- numeric values are finite numbers (NaN and inf are refused: encode missing
+  values first, `FeatureEncoder` does);
+- ids are integers (a float array is accepted only where every value is a
+  whole number), in `[0, vocabulary_size)` of their field;
+- labels are finite numbers, `(n,)` or `(n, 1)`, and 0 or 1 for a binary
+  model.
+
+Each error names the field (or `labels`), the first offending row and its
+value. Inside the graph, `assert_batch` checks the same id ranges and labels
+on every training and evaluation batch (a `tf.data` pipeline of the user's
+own included), so no step ever trains on them; and the lookup itself still
+routes an out-of-range id to its field's extra row (`CategoricalEmbedding`),
+so none can read another id's embedding.
+
+Example:
+
+>>> from deepfm_keras import CategoricalFeature, build_deepfm
+>>> model = build_deepfm([CategoricalFeature("u", 10)], embedding_dim=4, hidden_units=(8,))
+>>> check_inputs(model, {"u": np.array([3, 12])})
+Traceback (most recent call last):
+...
+ValueError: Feature 'u', row 1: id 12 is outside [0, 10) (vocabulary_size=10). Map unseen values to the OOV id with a FeatureEncoder, or give the feature a larger vocabulary_size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import numpy as np
+
+# Ids are int64 from the input to the table; a value needing more is refused at the entry.
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """What a model input expects: name, dtype, columns, and the id bound (`None` where unknown or numeric)."""
+
+    name: str
+    is_id: bool
+    width: int | None
+    vocabulary_size: int | None
+
+
+def model_fields(model) -> dict[str, Field]:
+    """The fields of a model with dict inputs, with the id bounds its `CategoricalEmbedding` layers declare.
+
+    Args:
+        model: a functional model taking a dict of inputs (e.g. from
+            `build_deepfm`).
+
+    Returns:
+        Dict input name -> `Field`.
+
+    Raises:
+        ValueError: if the model's inputs are not a dict.
+    """
+    from deepfm_keras.layers import CategoricalEmbedding
+
+    try:
+        inputs = model.input
+    except (AttributeError, ValueError):
+        inputs = None
+    if not isinstance(inputs, Mapping):
+        raise ValueError(
+            f"Model {model.name!r} should take a dict of inputs keyed by feature name, as build_deepfm builds."
+        )
+    bounds: dict[str, int] = {}
+    for layer in model.layers:
+        if isinstance(layer, CategoricalEmbedding) and layer.field_names:
+            bounds.update(zip(layer.field_names, layer.vocabulary_sizes, strict=True))
+    fields = {}
+    for name, tensor in inputs.items():
+        is_id = "int" in str(tensor.dtype)
+        width = tensor.shape[-1] if len(tensor.shape) > 1 else 1
+        fields[name] = Field(name, is_id, width, bounds.get(name) if is_id else None)
+    return fields
+
+
+def model_task(model) -> str | None:
+    """`"binary"` for a model whose `prediction` layer is a sigmoid, `"regression"` for a linear one, else None."""
+    try:
+        layer = model.get_layer("prediction")
+    except ValueError:
+        return None
+    activation = getattr(getattr(layer, "activation", None), "__name__", None)
+    return {"sigmoid": "binary", "linear": "regression"}.get(activation)
+
+
+def check_keys(fields: Mapping[str, Field], x, *, what: str = "the input") -> None:
+    """Raises if `x` is not a dict with exactly the keys of `fields`, naming the extra or missing ones."""
+    if not isinstance(x, Mapping):
+        raise ValueError(
+            f"{what[:1].upper()}{what[1:]} should be a dict from feature name to array. Received: {type(x).__name__}"
+        )
+    unexpected = sorted(str(k) for k in x if k not in fields)
+    missing = [name for name in fields if name not in x]
+    if unexpected:
+        raise ValueError(
+            f"Unexpected key(s) {unexpected} in {what}: the model's inputs are {list(fields)}. "
+            "Inputs are bound by name; remove the extra keys."
+        )
+    if missing:
+        raise ValueError(f"Feature(s) {missing} missing from {what}. Received keys: {sorted(map(str, x))}")
+
+
+def _show(value) -> str:
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def _first_bad(mask: np.ndarray) -> tuple:
+    """Index (row, or row and column) of the first True of `mask`."""
+    return tuple(int(i) for i in np.argwhere(mask)[0])
+
+
+def _where(index: tuple) -> str:
+    return f"row {index[0]}" if len(index) == 1 or index[1:] == (0,) else f"row {index[0]}, column {index[1]}"
+
+
+def _as_ids(name: str, value: np.ndarray) -> np.ndarray:
+    kind = value.dtype.kind
+    if kind in "iu":
+        if kind == "u" and value.size and value.max() > _INT64_MAX:
+            index = _first_bad(value > _INT64_MAX)
+            raise ValueError(f"Feature '{name}', {_where(index)}: id {value[index]} does not fit int64.")
+        return value.astype("int64", copy=False)
+    if kind == "f":
+        bad = ~np.isfinite(value) | (value != np.round(value)) | (np.abs(value) > 2.0**63)
+        if bad.any():
+            index = _first_bad(bad)
+            raise ValueError(
+                f"Feature '{name}', {_where(index)}: ids should be whole numbers; received {_show(value[index])} "
+                f"(dtype {value.dtype})."
+            )
+        return value.astype("int64")
+    raise ValueError(
+        f"Feature '{name}' should hold integer ids; received dtype {value.dtype}"
+        + (f" (row 0: {_show(value.reshape(-1)[0])})" if value.size else "")
+        + ". Encode raw values into ids with a FeatureEncoder."
+    )
+
+
+def _as_numbers(name: str, value: np.ndarray) -> np.ndarray:
+    if value.dtype.kind not in "iuf":
+        raise ValueError(
+            f"Feature '{name}' should hold numbers; received dtype {value.dtype}"
+            + (f" (row 0: {_show(value.reshape(-1)[0])})" if value.size else "")
+            + "."
+        )
+    out = value.astype("float32", copy=False)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        index = _first_bad(bad)
+        raise ValueError(
+            f"Feature '{name}', {_where(index)}: {_show(value[index])} is not a finite float32. Encode missing values "
+            "first (FeatureEncoder fills NaN with the mean, and can add a missing indicator)."
+        )
+    return out
+
+
+def check_inputs(model_or_fields, x, *, what: str = "the input") -> dict[str, np.ndarray]:
+    """Checks a dict of arrays against a model's inputs and returns it in the model's shapes and dtypes.
+
+    Args:
+        model_or_fields: the model, or `model_fields(model)`.
+        x: dict from feature name to array-like.
+        what: how errors refer to `x` (e.g. `"validation_data"`).
+
+    Returns:
+        Dict name -> NumPy array, in the model's input order: float32 or
+        int64, `(n, 1)` for numeric and single-level fields, `(n, max_len)`
+        for multi-level ones.
+
+    Raises:
+        ValueError: naming the field, the row and the value, for an
+            unexpected or missing key, a wrong shape, rows that differ between
+            fields, a non-finite number, a non-integer id, or an id outside
+            `[0, vocabulary_size)`.
+    """
+    fields = model_or_fields if isinstance(model_or_fields, Mapping) else model_fields(model_or_fields)
+    check_keys(fields, x, what=what)
+    out, rows = {}, {}
+    for name, field in fields.items():
+        value = np.asarray(x[name])
+        if value.ndim == 1 and field.width == 1:
+            value = value.reshape(-1, 1)
+        if value.ndim != 2 or value.shape[1] != field.width:
+            expected = "(n,) or (n, 1)" if field.width == 1 else f"(n, {field.width})"
+            raise ValueError(f"Feature '{name}' should have shape {expected}. Received shape {value.shape}")
+        rows[name] = len(value)
+        if field.is_id:
+            value = _as_ids(name, value)
+            if field.vocabulary_size is not None and value.size:
+                bad = (value < 0) | (value >= field.vocabulary_size)
+                if bad.any():
+                    index = _first_bad(bad)
+                    raise ValueError(
+                        f"Feature '{name}', {_where(index)}: id {value[index]} is outside "
+                        f"[0, {field.vocabulary_size}) (vocabulary_size={field.vocabulary_size}). Map unseen values "
+                        "to the OOV id with a FeatureEncoder, or give the feature a larger vocabulary_size."
+                    )
+        else:
+            value = _as_numbers(name, value)
+        out[name] = value
+    if len(set(rows.values())) > 1:
+        raise ValueError(f"Every feature should have the same number of rows. Received: {rows}")
+    return out
+
+
+def check_labels(y, *, rows: int | None = None, task: str | None = None, what: str = "labels") -> np.ndarray:
+    """Checks labels and returns them as float32 `(n, 1)`.
+
+    Args:
+        y: array-like of labels, `(n,)` or `(n, 1)`.
+        rows: the number of input rows they must match, if known.
+        task: `"binary"` (labels must be 0 or 1), `"regression"` or None.
+        what: how errors refer to `y`.
+
+    Raises:
+        ValueError: naming the first offending row and value, for
+            non-numeric, non-finite, wrongly shaped or (binary) non-0/1
+            labels, or a row count that differs from the inputs'.
+    """
+    value = np.asarray(y)
+    if value.ndim == 1:
+        value = value.reshape(-1, 1)
+    if value.ndim != 2 or value.shape[1] != 1:
+        raise ValueError(f"`{what}` should have shape (n,) or (n, 1). Received shape {np.shape(y)}")
+    if value.dtype.kind not in "iufb":
+        raise ValueError(
+            f"`{what}` should be numbers; received dtype {value.dtype}"
+            + (f" (row 0: {_show(value.reshape(-1)[0])})" if value.size else "")
+            + "."
+        )
+    value = value.astype("float32")
+    bad = ~np.isfinite(value)
+    if task == "binary":
+        bad |= (value != 0) & (value != 1)
+    if bad.any():
+        row = _first_bad(bad)[0]
+        rule = "0 or 1 (a binary model)" if task == "binary" else "a finite number"
+        raise ValueError(f"`{what}`, row {row}: {_show(np.asarray(y).reshape(-1)[row])} should be {rule}.")
+    if rows is not None and len(value) != rows:
+        raise ValueError(f"`{what}` has {len(value)} rows; the inputs have {rows}.")
+    return value
+
+
+def assert_batch(fields: Mapping[str, Field], x, y=None, *, task: str | None = None):
+    """In-graph checks of one batch: ids within their field's range, labels finite (and 0/1 for binary).
+
+    Returns `(x, y)` unchanged, but made to depend on the checks, so a bad
+    batch raises `tf.errors.InvalidArgumentError` (naming the fields that
+    fail) before its step computes a loss or a gradient.
+    """
+    import tensorflow as tf
+
+    checks = []
+    names, oks = [], []
+    for name, field in fields.items():
+        if field.vocabulary_size is None or not isinstance(x, Mapping) or name not in x:
+            continue
+        ids = tf.convert_to_tensor(x[name])
+        if not ids.dtype.is_integer:
+            continue
+        ids = tf.cast(ids, tf.int64)
+        names.append(name)
+        oks.append(tf.reduce_all((ids >= 0) & (ids < field.vocabulary_size)))
+    if oks:
+        ok = tf.stack(oks)
+        checks.append(
+            tf.debugging.Assert(
+                tf.reduce_all(ok),
+                ["Ids outside [0, vocabulary_size) in a batch, per field", tf.constant(names), "in range:", ok],
+                summarize=len(names),
+            )
+        )
+    if y is not None and not isinstance(y, (Mapping, list, tuple)):
+        labels = tf.cast(tf.convert_to_tensor(y), tf.float32)
+        ok = tf.reduce_all(tf.math.is_finite(labels))
+        rule = "finite"
+        if task == "binary":
+            ok = ok & tf.reduce_all((labels == 0) | (labels == 1))
+            rule = "0 or 1"
+        checks.append(tf.debugging.Assert(ok, [f"Labels of a batch should be {rule}; received", labels], summarize=8))
+    if not checks:
+        return x, y
+    with tf.control_dependencies(checks):
+        x = tf.nest.map_structure(tf.identity, x)
+        y = tf.nest.map_structure(tf.identity, y) if y is not None else None
+    return x, y
