@@ -344,3 +344,129 @@ def test_raw_table_pipeline_trains_and_reshuffles(trained):
     assert sorted(sum(first, [])) == sorted(y.tolist()) and first != second
     history = model.fit(dataset, epochs=1, shuffle=False, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+# ------------------------------------------------------------------------------ tampered encoder files
+
+
+def fitted_config():
+    table = pd.DataFrame(
+        {"x": [1.0, 2.0, 4.0], "u": ["a", "b", "b"], "h": ["p", "q", "r"], "g": ["a|b", "b", None], "b": [1.0, 5, 9]}
+    )
+    columns = ["u", CategoricalColumn("h", num_bins=10), BucketizedColumn("b", num_buckets=3)]
+    encoder = FeatureEncoder(numeric=["x"], categorical=columns, multi_categorical={"g": "|"}).fit(table)
+    return json.loads(json.dumps(encoder.to_config()))
+
+
+def column(config, name):
+    return next(c for c in config["columns"] if c["name"] == name)
+
+
+TAMPERED = {
+    "negative std": (lambda c: c["state"]["x"].update(std=-1.0), r"column 'x': `std` should be positive.*std=-1.0"),
+    "zero std": (lambda c: c["state"]["x"].update(std=0), r"column 'x': `std` should be positive"),
+    "NaN std": (lambda c: c["state"]["x"].update(std=float("nan")), r"column 'x': `std` should be a finite number"),
+    "inf std": (lambda c: c["state"]["x"].update(std=float("inf")), r"column 'x': `std` should be a finite number"),
+    "string mean": (lambda c: c["state"]["x"].update(mean="1"), r"column 'x': `mean` should be a finite number"),
+    "duplicate entry": (
+        lambda c: c["state"]["u"].update(vocabulary=["b", "a", "b"]),
+        r"column 'u': `vocabulary` lists 'b' twice \(entries 0 and 2\)",
+    ),
+    "null entry": (
+        lambda c: c["state"]["g"].update(vocabulary=["b", None]),
+        r"column 'g': `vocabulary` entry 1 should be a non-empty string. Received: None",
+    ),
+    "vocabulary as a string": (
+        lambda c: c["state"]["u"].update(vocabulary="ba"),
+        r"column 'u': `vocabulary` should be a list of strings. Received: str 'ba'",
+    ),
+    "vocabulary on a hashed column": (
+        lambda c: c["state"]["h"].update(vocabulary=["p"]),
+        r"state of column 'h' has unknown key\(s\) \['vocabulary'\]",
+    ),
+    "missing version": (lambda c: c.pop("format_version"), r"missing `format_version`"),
+    "unknown version": (lambda c: c.update(format_version=3), r"unsupported `format_version` 3"),
+    "version as a float": (lambda c: c.update(format_version=2.0), r"unsupported `format_version` 2.0"),
+    "missing vocabulary": (lambda c: c["state"]["u"].pop("vocabulary"), r"column 'u' is missing \['vocabulary'\]"),
+    "missing column state": (lambda c: c["state"].pop("g"), r"`state` is missing \['g'\]"),
+    "missing columns": (lambda c: c.pop("columns"), r"the file is missing \['columns'\]"),
+    "missing std": (lambda c: c["state"]["x"].pop("std"), r"column 'x' is missing \['std'\]"),
+    "unknown key": (lambda c: c.update(vocabularies={}), r"unknown key\(s\) \['vocabularies'\]"),
+    "max_len 0": (lambda c: c["state"]["g"].update(max_len=0), r"column 'g': `max_len` should be an integer >= 1"),
+    "max_len negative": (lambda c: c["state"]["g"].update(max_len=-2), r"column 'g': `max_len`.*max_len=-2"),
+    "changed oov_id": (lambda c: c.update(oov_id=5), r"`oov_id` is 5, but this version of deepfm_keras uses oov_id=1"),
+    "changed pad_id": (lambda c: c.update(pad_id=1), r"`pad_id` is 1"),
+    "changed first_id": (lambda c: c.update(first_id=3), r"`first_id` is 3"),
+    "missing oov_id": (lambda c: c.pop("oov_id"), r"the file is missing \['oov_id'\]"),
+    "float num_bins": (lambda c: column(c, "h").update(num_bins=10.0), r"Column 'h': `num_bins` should be an integer"),
+    "unsorted boundaries": (
+        lambda c: c["state"]["b"].update(boundaries=[5.0, 1.0]),
+        r"column 'b': `boundaries` should be strictly increasing",
+    ),
+    "duplicate boundaries": (
+        lambda c: c["state"]["b"].update(boundaries=[1.0, 1.0]),
+        r"column 'b': `boundaries` should be strictly increasing",
+    ),
+    "int64 dtype, string keys": (
+        lambda c: c["state"]["u"].update(input_dtype="int64"),
+        r"column 'u': `input_dtype` is 'int64' but the vocabulary holds 'b'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(TAMPERED))
+def test_a_tampered_encoder_file_is_refused_naming_the_field(case, tmp_path):
+    tamper, message = TAMPERED[case]
+    config = fitted_config()
+    FeatureEncoder.from_config(config)  # the untouched file loads
+    tamper(config)
+    path = tmp_path / "encoder.json"
+    path.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=message):
+        FeatureEncoder.load(path)
+    with pytest.raises(ValueError, match="encoder.json is not a valid FeatureEncoder file"):
+        FeatureEncoder.load(path)
+
+
+def test_a_truncated_encoder_file_is_refused(tmp_path):
+    path = tmp_path / "encoder.json"
+    text = json.dumps(fitted_config())
+    for cut in (0, 1, len(text) // 3, len(text) - 1):
+        path.write_text(text[:cut])
+        with pytest.raises(ValueError, match="encoder.json is not a valid FeatureEncoder file"):
+            FeatureEncoder.load(path)
+
+
+V1 = {
+    "format_version": 1,
+    "numeric": ["x"],
+    "categorical": ["u"],
+    "multi_categorical": {"g": "|"},
+    "min_count": 1,
+    "max_len": None,
+    "pad_id": 0,
+    "oov_id": 1,
+    "vocabularies": {"u": ["3", "7"], "g": ["b", "a"]},
+    "numeric_stats": {"x": {"mean": 2.0, "std": 1.0}},
+    "max_lens": {"g": 2},
+}
+
+
+@pytest.mark.parametrize(
+    "tamper, message",
+    [
+        (lambda c: c.pop("format_version"), "missing `format_version`"),
+        (lambda c: c["vocabularies"].update(u=["3", "3"]), "column 'u': `vocabulary` lists '3' twice"),
+        (lambda c: c["numeric_stats"]["x"].update(std=0.0), "column 'x': `std` should be positive"),
+        (lambda c: c["max_lens"].update(g=0), "column 'g': `max_len` should be an integer >= 1"),
+        (lambda c: c.pop("max_lens"), "fitted version-1 file needs all of"),
+        (lambda c: c.update(oov_id=2), "`oov_id` is 2"),
+        (lambda c: c.update(columns=[]), r"version-1 file has unknown key\(s\) \['columns'\]"),
+    ],
+)
+def test_a_tampered_version_1_file_is_refused(tamper, message):
+    config = json.loads(json.dumps(V1))
+    FeatureEncoder.from_config(config)
+    tamper(config)
+    with pytest.raises(ValueError, match=message):
+        FeatureEncoder.from_config(config)

@@ -63,7 +63,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from deepfm_keras.encoding import OOV_ID, CategoricalColumn, FeatureEncoder, NumericColumn
+from deepfm_keras.encoding import FIRST_ID, OOV_ID, PAD_ID, CategoricalColumn, FeatureEncoder, NumericColumn
 
 LABEL = "label"
 INTEGER_FEATURES = tuple(f"I{i}" for i in range(1, 14))
@@ -144,7 +144,8 @@ def _split_fields(lines):
 
 
 def _encoder_config(columns: list, state: dict | None) -> dict:
-    config = {"format_version": 2, "columns": [c.to_dict() for c in columns]}
+    config = {"format_version": 2, "pad_id": PAD_ID, "oov_id": OOV_ID, "first_id": FIRST_ID}
+    config["columns"] = [c.to_dict() for c in columns]
     if state is not None:
         config["state"] = state
     return config

@@ -22,14 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from deepfm_keras.encoding import apply, fitting, raw
+from deepfm_keras.encoding import apply, fitting
+from deepfm_keras.encoding import config as encoder_config
 from deepfm_keras.encoding.apply import MISSING_SUFFIX
 from deepfm_keras.encoding.columns import (
     BucketizedColumn,
     CategoricalColumn,
     MultiCategoricalColumn,
     NumericColumn,
-    column_from_dict,
 )
 from deepfm_keras.encoding.layers import (
     FIRST_ID,
@@ -38,7 +38,7 @@ from deepfm_keras.encoding.layers import (
 )
 from deepfm_keras.features import CategoricalFeature, MultiCategoricalFeature, NumericFeature, normalize_spec
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = encoder_config.FORMAT_VERSION
 
 
 def _named(kind, entries, make):
@@ -371,55 +371,23 @@ class FeatureEncoder:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> FeatureEncoder:
-        """Rebuilds an encoder (fitted if the config holds fitted state) from `to_config()` (format 1 or 2)."""
-        config = dict(config)
-        version = config.get("format_version", 1)
-        if version == 1:
-            return cls._from_config_v1(config)
-        if version != FORMAT_VERSION:
-            raise ValueError(f"Unsupported FeatureEncoder format_version {version!r}; expected {FORMAT_VERSION}.")
-        encoder = cls.__new__(cls)
-        encoder._init_columns([column_from_dict(c) for c in config["columns"]])
-        if "state" in config:
-            state = {str(name): dict(s) for name, s in config["state"].items()}
-            if set(state) != {c.name for c in encoder.columns}:
-                raise ValueError("FeatureEncoder config: fitted state does not match the declared columns.")
-            encoder._set_state(state)
-            encoder.layers()  # validates the state
-        return encoder
+        """Rebuilds an encoder (fitted if the config holds fitted state) from `to_config()` (format 1 or 2).
 
-    @classmethod
-    def _from_config_v1(cls, config: dict) -> FeatureEncoder:
-        encoder = cls(
-            numeric=config.get("numeric", ()),
-            categorical=config.get("categorical", ()),
-            multi_categorical=config.get("multi_categorical"),
-            min_count=config.get("min_count", 1),
-            max_len=config.get("max_len"),
-        )
-        if "vocabularies" in config:
-            vocabularies = {c: [str(k) for k in v] for c, v in config["vocabularies"].items()}
-            stats = config["numeric_stats"]
-            if set(vocabularies) != set(encoder.categorical) | set(encoder.multi_categorical) or set(stats) != set(
-                encoder.numeric
-            ):
-                raise ValueError("FeatureEncoder config: fitted state does not match the declared columns.")
-            state = {
-                c: {"mean": float(s["mean"]), "std": float(s["std"]), "input_dtype": "float64"}
-                for c, s in stats.items()
-            }
-            for c in encoder.categorical:
-                vocabulary = vocabularies[c]
-                ints = bool(vocabulary) and all(raw.is_int64_key(k) for k in vocabulary)
-                state[c] = {"vocabulary": vocabulary, "input_dtype": "int64" if ints else "string"}
-            for c in encoder.multi_categorical:
-                state[c] = {
-                    "vocabulary": vocabularies[c],
-                    "max_len": int(config["max_lens"][c]),
-                    "input_dtype": "string",
-                }
+        Every field is checked first (`deepfm_keras.encoding.config`).
+
+        Raises:
+            ValueError: for a missing or unknown `format_version`, a changed
+                id layout, missing or unknown keys, or fitted state that
+                cannot be right (a non-positive or non-finite `std`, a
+                vocabulary with a duplicate or null entry, `max_len` < 1,
+                unsorted bucket boundaries, ...), naming the column and field.
+        """
+        columns, state = encoder_config.read(config)
+        encoder = cls.__new__(cls)
+        encoder._init_columns(columns)
+        if state is not None:
             encoder._set_state(state)
-            encoder.layers()
+            encoder.layers()  # the layers check what is left (e.g. num_bins range)
         return encoder
 
     def save(self, path: str | os.PathLike) -> None:
