@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Mapping
 
@@ -104,25 +105,18 @@ class DeepFMModel(keras.Model):
     # ------------------------------------------------------------------ inputs bound by name
 
     def call(self, inputs, training=None, mask=None, **kwargs):
-        fields = validation.model_fields(self)
-        validation.check_keys(fields, inputs, what=f"the input of model {self.name!r}")
-        conformed = {}
-        for name, field in fields.items():
-            value = inputs[name]
-            dtype = getattr(value, "dtype", None)
-            if field.is_id and dtype is not None and "float" in str(dtype):
-                raise ValueError(
-                    f"Feature '{name}' of model {self.name!r} is {dtype}; ids should be integers (a cast would "
-                    "truncate 1.5 to 1). Cast whole-number ids to int64 first."
-                )
-            if getattr(getattr(value, "shape", None), "rank", 0) is None:  # unknown rank (a relaxed trace)
-                value = keras.ops.reshape(value, (-1, field.width))
-            conformed[name] = value
-        return super().call(conformed, training=training, mask=mask, **kwargs)
+        inputs = validation.conform(validation.model_fields(self), inputs, what=f"the input of model {self.name!r}")
+        return super().call(inputs, training=training, mask=mask, **kwargs)
 
     def _checked_batch(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        x, y = validation.assert_batch(validation.model_fields(self), x, y, task=validation.model_task(self))
+        fields = validation.model_fields(self)
+        # Conformed before Keras' own input checks, which fail on a batch whose rank a retrace left unknown.
+        x = validation.conform(fields, x, what=f"the input of model {self.name!r}")
+        if y is not None and keras.ops.is_tensor(y) and tuple(self.output.shape[1:]) == (1,):
+            # One label per row: (batch,) and (batch, 1) alike, also where a retrace left the rank unknown.
+            y = keras.ops.reshape(y, (-1, 1))
+        x, y = validation.assert_batch(fields, x, y, task=validation.model_task(self))
         return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
 
     def train_step(self, data):
@@ -131,8 +125,16 @@ class DeepFMModel(keras.Model):
     def test_step(self, data):
         return super().test_step(self._checked_batch(data))
 
+    def predict_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x = validation.conform(validation.model_fields(self), x, what=f"the input of model {self.name!r}")
+        return super().predict_step(keras.utils.pack_x_y_sample_weight(x, y, sample_weight))
+
     def _checked_arrays(self, x, y=None, what="the input"):
-        """`(x, y)` checked by `deepfm_keras.validation` when `x` is a dict of arrays; anything else as given."""
+        """`(x, y)` checked by `deepfm_keras.validation`: a dict of arrays fully, a dataset by its element spec."""
+        if _is_dataset(x):
+            validation.check_dataset(validation.model_fields(self), x, what=f"the dataset given to {what}")
+            return x, y
         if not isinstance(x, Mapping):
             return x, y
         x = validation.check_inputs(self, x, what=f"the input of {what}")
@@ -147,14 +149,37 @@ class DeepFMModel(keras.Model):
         if isinstance(validation_data, tuple) and validation_data and isinstance(validation_data[0], Mapping):
             checked = self._checked_arrays(*validation_data[:2], what="validation_data")
             kwargs["validation_data"] = (*checked, *validation_data[2:])
-        return super().fit(x, y, *args, **kwargs)
+        elif validation_data is not None:
+            self._checked_arrays(validation_data, what="validation_data")
+        with self._retrace_after_error():
+            return super().fit(x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         x, y = self._checked_arrays(x, y, "evaluate")
-        return super().evaluate(x, y, *args, **kwargs)
+        with self._retrace_after_error():
+            return super().evaluate(x, y, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
         x, _ = self._checked_arrays(x, None, "predict")
         if isinstance(x, Mapping) and len(next(iter(x.values()))) == 0:
             return np.zeros((0, *self.output.shape[1:]), "float32")
-        return super().predict(x, *args, **kwargs)
+        with self._retrace_after_error():
+            return super().predict(x, *args, **kwargs)
+
+    @contextlib.contextmanager
+    def _retrace_after_error(self):
+        """Drops Keras' cached step functions when a call fails while tracing them.
+
+        Keras keeps the `tf.function` whose first trace raised, and the next
+        `fit` then fails with "Creating variables on a non-first call"; the
+        next call traces a fresh one instead.
+        """
+        try:
+            yield
+        except (ValueError, TypeError):
+            self.train_function = self.test_function = self.predict_function = None
+            raise
+
+
+def _is_dataset(x) -> bool:
+    return type(x).__module__.startswith("tensorflow") and hasattr(x, "element_spec")

@@ -39,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+import keras
 import numpy as np
 
 # Ids are int64 from the input to the table; a value needing more is refused at the entry.
@@ -117,6 +118,51 @@ def check_keys(fields: Mapping[str, Field], x, *, what: str = "the input") -> No
         raise ValueError(f"Feature(s) {missing} missing from {what}. Received keys: {sorted(map(str, x))}")
 
 
+def check_dataset(fields: Mapping[str, Field], dataset, *, what: str = "the dataset") -> None:
+    """Checks a `tf.data.Dataset`'s element spec (no data read): exact keys, and integer dtypes for ids.
+
+    Raises:
+        ValueError: naming an unexpected or missing key, or an id field of a
+            float dtype (a cast would truncate 1.5 to 1).
+    """
+    spec = dataset.element_spec
+    x_spec = spec[0] if isinstance(spec, tuple) else spec
+    if not isinstance(x_spec, Mapping):
+        return  # not a dict dataset: the model's own call says what it expects
+    check_keys(fields, x_spec, what=what)
+    for name, field in fields.items():
+        dtype = getattr(x_spec[name], "dtype", None)
+        if field.is_id and dtype is not None and dtype.is_floating:
+            raise ValueError(f"Feature '{name}' of {what} is {dtype.name}; ids should be integers.")
+
+
+def conform(fields: Mapping[str, Field], x, *, what: str = "the input") -> dict:
+    """Binds a dict of tensors to the model's inputs inside the graph: exact keys, integer ids, one shape.
+
+    A `(batch,)` tensor, or one of unknown rank (a relaxed retrace after
+    `(n,)` and `(n, 1)` inputs), is reshaped to the field's `(batch, width)`.
+
+    Raises:
+        ValueError: naming an unexpected or missing key, or an id field given
+            as floats (a cast would truncate 1.5 to 1).
+    """
+    check_keys(fields, x, what=what)
+    out = {}
+    for name, field in fields.items():
+        value = x[name]
+        dtype = getattr(value, "dtype", None)
+        if field.is_id and dtype is not None and "float" in str(dtype):
+            raise ValueError(
+                f"Feature '{name}' of {what} is {getattr(dtype, 'name', dtype)}; ids should be integers (a cast would truncate 1.5 to 1). "
+                "Cast whole-number ids to int64 first."
+            )
+        rank = getattr(getattr(value, "shape", None), "rank", -1)
+        if rank is None or (rank == 1 and field.width == 1):
+            value = keras.ops.reshape(value, (-1, field.width))
+        out[name] = value
+    return out
+
+
 def _show(value) -> str:
     return repr(value.item() if isinstance(value, np.generic) else value)
 
@@ -160,7 +206,8 @@ def _as_numbers(name: str, value: np.ndarray) -> np.ndarray:
             + (f" (row 0: {_show(value.reshape(-1)[0])})" if value.size else "")
             + "."
         )
-    out = value.astype("float32", copy=False)
+    with np.errstate(over="ignore"):  # beyond float32 becomes inf, refused just below
+        out = value.astype("float32", copy=False)
     bad = ~np.isfinite(out)
     if bad.any():
         index = _first_bad(bad)
@@ -280,11 +327,10 @@ def assert_batch(fields: Mapping[str, Field], x, y=None, *, task: str | None = N
         oks.append(tf.reduce_all((ids >= 0) & (ids < field.vocabulary_size)))
     if oks:
         ok = tf.stack(oks)
+        bad_fields = tf.strings.reduce_join(tf.boolean_mask(tf.constant(names), tf.logical_not(ok)), separator=", ")
         checks.append(
             tf.debugging.Assert(
-                tf.reduce_all(ok),
-                ["Ids outside [0, vocabulary_size) in a batch, per field", tf.constant(names), "in range:", ok],
-                summarize=len(names),
+                tf.reduce_all(ok), ["A batch has ids outside [0, vocabulary_size) in field(s):", bad_fields]
             )
         )
     if y is not None and not isinstance(y, (Mapping, list, tuple)):
