@@ -1,6 +1,6 @@
 """DeepFM (Guo et al., IJCAI 2017) for native Keras 3 on TensorFlow."""
 
-from deepfm_keras import optimizers, precision
+from deepfm_keras import optimizers, precision, validation
 from deepfm_keras.callbacks import ContributionLogger
 from deepfm_keras.data import make_dataset
 from deepfm_keras.distribute import get_strategy, global_batch_size
@@ -32,6 +32,7 @@ from deepfm_keras.model import (
     build_second_order,
     combine_parts,
     part_models,
+    part_names,
 )
 from deepfm_keras.serving import export_serving_model, load_model, predictions, request_to_frame, serving_request
 from deepfm_keras.version import __version__
@@ -66,7 +67,9 @@ __all__ = [
     "make_dataset",
     "optimizers",
     "precision",
+    "validation",
     "part_models",
+    "part_names",
     "predictions",
     "request_to_frame",
     "serving_request",

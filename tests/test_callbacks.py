@@ -158,3 +158,66 @@ def test_combine_kernel_must_match_the_parts(tmp_path):
     logger = ContributionLogger(tmp_path, part_names=("fm_1d", "fm_2d"))
     with pytest.raises(ValueError, match=r"kernel of shape \(2, 1\)"):
         model.fit(inputs, labels, verbose=0, callbacks=[logger])
+
+
+def test_a_nan_weight_or_part_output_is_reported_as_nan_never_as_a_share_of_zero(tmp_path):
+    model = build()
+    inputs, _ = make_data(n=64)
+    logger = ContributionLogger(tmp_path, validation_data=inputs)
+    logger.set_model(model)
+    logger.on_train_begin()
+    model.get_layer("combine").kernel.assign(np.array([[1.0], [np.nan], [1.0]], dtype="float32"))
+    logger.on_epoch_end(0)
+    model.get_layer("combine").kernel.assign(np.ones((3, 1), dtype="float32"))
+    model.get_layer("deep").output_layer.bias.assign([np.nan])  # a NaN part output, finite weights
+    logger.on_epoch_end(1)
+    logger.on_train_end()
+    scalars = read_scalars(tmp_path / "contributions")
+    assert np.isnan(scalars["contribution/fm_2d"][0][1]) and scalars["contribution/fm_1d"][0][1] == 1.0
+    assert np.isnan(scalars["contribution_std/deep"][1][1])
+    for epoch in (0, 1):
+        for part in PARTS:
+            assert np.isnan(scalars[f"contribution_share/{part}"][epoch][1]), (epoch, part)
+
+
+def test_a_fourth_part_of_the_users_is_logged_by_its_name(tmp_path):
+    from deepfm_keras import (
+        DeepFMModel,
+        build_deep,
+        build_field_embeddings,
+        build_first_order,
+        build_inputs,
+        build_second_order,
+        combine_parts,
+        part_names,
+    )
+
+    inputs = build_inputs(SPEC)
+    embeddings = build_field_embeddings(SPEC, inputs, embedding_dim=4)
+    parts = [
+        build_first_order(SPEC, inputs),
+        build_second_order(embeddings),
+        build_deep(embeddings, hidden_units=(8,)),
+        build_deep(embeddings, hidden_units=(4,), name="tower"),
+    ]
+    model = DeepFMModel(inputs, combine_parts(parts))
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    assert part_names(model) == ["fm_1d", "fm_2d", "deep", "tower"]
+    assert sorted(part_models(model)) == ["deep", "embeddings", "fm_1d", "fm_2d", "tower"]
+    data, labels = make_data(n=128)
+    model.fit(data, labels, epochs=2, verbose=0, callbacks=[ContributionLogger(tmp_path, validation_data=data)])
+    scalars = read_scalars(tmp_path / "contributions")
+    names = ("fm_1d", "fm_2d", "deep", "tower")
+    assert {f"contribution_share/{p}" for p in names} <= set(scalars)
+    shares = np.array([scalars[f"contribution_share/{p}"][-1][1] for p in names])
+    assert np.abs(shares).sum() == pytest.approx(1.0, abs=1e-6)
+    kernel = model.get_layer("combine").kernel.numpy().reshape(-1)
+    assert scalars["contribution/tower"][-1][1] == pytest.approx(float(kernel[3]), abs=1e-6)
+
+
+def test_validation_data_with_an_extra_key_is_refused_when_training_begins(tmp_path):
+    model = build()
+    inputs, labels = make_data(n=64)
+    logger = ContributionLogger(tmp_path, validation_data={**inputs, "a": inputs["x"]})
+    with pytest.raises(ValueError, match=r"Unexpected key\(s\) \['a'\] in the validation_data of ContributionLogger"):
+        model.fit(inputs, labels, verbose=0, callbacks=[logger])
