@@ -1,9 +1,11 @@
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
 
 from deepfm_keras.layers import MLP
-from tests.helpers import assert_config_round_trip, assert_layer_save_load
+from tests.helpers import assert_config_round_trip, assert_layer_save_load, save_and_load
 
 RNG = np.random.default_rng(2)
 
@@ -53,3 +55,41 @@ def test_batch_norm_variant_and_config(tmp_path):
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MLP(**kwargs)
+
+
+LEGACY = Path(__file__).resolve().parents[1] / "data" / "keras315_nested_mlp"
+
+
+def test_every_weight_is_restored_after_save_and_load(tmp_path):
+    """Keras 3.10-3.14 do not track a list nested in a list: the hidden blocks are a flat list of layers."""
+    inputs = keras.Input((6,))
+    model = keras.Model(inputs, MLP((5, 3), batch_norm=True, dropout=0.1)(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(RNG.normal(size=(32, 6)), RNG.normal(size=(32, 1)), verbose=0)  # moves the batch-norm statistics
+    for w in model.weights:
+        w.assign(RNG.normal(size=w.shape).astype("float32") + (2.0 if "variance" in w.path else 0.0))
+    loaded = save_and_load(model, tmp_path)
+    assert len(loaded.weights) == len(model.weights) == 2 * (1 + 4) + 2  # per block: kernel + 4 batch-norm vars
+    for a, b in zip(model.weights, loaded.weights, strict=True):
+        assert a.path == b.path
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), err_msg=a.path)
+
+
+@pytest.mark.parametrize("name", ["deepfm", "mlp_bn"])
+def test_files_saved_with_the_nested_list_structure_still_load(name):
+    """Files written by Keras 3.15 when the blocks were nested lists keep their weights (same paths).
+
+    The files were saved by commit aba9e92 with Keras 3.15.1: a `build_deepfm` model (3 fields, embedding 4,
+    hidden (8, 4)) and a functional `MLP((5, 3), batch_norm=True, dropout=0.1)` trained one SGD epoch;
+    `expected.npz` holds the inputs and the predictions made then.
+    """
+    import deepfm_keras  # noqa: F401  (registers the layers)
+
+    expected = np.load(LEGACY / "expected.npz")
+    model = keras.saving.load_model(LEGACY / f"{name}.keras")
+    if name == "deepfm":
+        x = {k[2:]: expected[k] for k in expected.files if k.startswith("x_")}
+        got = model.predict(x, verbose=0)
+    else:
+        got = model.predict(np.ones((2, 6)), verbose=0)
+    np.testing.assert_array_equal(got, expected[f"{name}_pred"])
