@@ -33,7 +33,7 @@ _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*$")
 
 
 def _check_name(name: Any) -> None:
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):  # fullmatch: "$" alone lets "user\n" through
         raise ValueError(
             "A feature `name` should be a non-empty string of ASCII letters, digits, "
             f"'_', '.' or '-' that starts with a letter. Received: name={name!r}"
@@ -41,8 +41,12 @@ def _check_name(name: Any) -> None:
 
 
 def _argument_name(name: str) -> str:
-    """The Python argument name TensorFlow gives the name in a loaded signature (`user-id` -> `user_id`)."""
-    return name.replace("-", "_").replace(".", "_")
+    """The key two names must not share: TensorFlow's argument name (`user-id` -> `user_id`), case-folded.
+
+    A loaded signature takes `user-id` and `user_id` as one argument, and an
+    export fails on names that differ only in case (`u` and `U`).
+    """
+    return name.replace("-", "_").replace(".", "_").lower()
 
 
 def _check_int(feature: str, arg: str, value: Any, minimum: int) -> None:
@@ -244,8 +248,8 @@ def normalize_spec(spec: Any) -> list[Feature]:
         clash = [name for name in seen if _argument_name(name) == _argument_name(entry.name)]
         if clash:
             raise ValueError(
-                f"Feature names '{clash[0]}' and '{entry.name}' differ only in '-', '.' and '_': a loaded "
-                "TensorFlow signature takes both as the same argument name. Rename one of them."
+                f"Feature names '{clash[0]}' and '{entry.name}' differ only in case or in '-', '.' and '_': "
+                "the exported TensorFlow signature cannot tell them apart. Rename one of them."
             )
         seen.add(entry.name)
         features.append(entry)

@@ -78,3 +78,16 @@ def test_normalize_accepts_dicts():
 def test_field_order_numeric_first():
     spec = [CategoricalFeature("a", 3), NumericFeature("b"), MultiCategoricalFeature("c", 4, 2), NumericFeature("d")]
     assert field_order(spec) == ["b", "d", "a", "c"]
+
+
+@pytest.mark.parametrize("name", ["user\n", "user\r\n", " user", "user ", "_user", "user id", "ü", "", "1user"])
+def test_names_a_signature_cannot_keep_are_refused(name):
+    with pytest.raises(ValueError, match="should be a non-empty string of ASCII letters"):
+        NumericFeature(name)
+
+
+@pytest.mark.parametrize("names", [("u", "U"), ("user_id", "User-Id"), ("a.b", "A_B")])
+def test_names_differing_only_in_case_or_separators_are_refused(names):
+    """The export fails on them ("more than one argument ... was named 'u'"): refused when the spec is made."""
+    with pytest.raises(ValueError, match=f"'{names[0]}' and '{names[1]}' differ only in case"):
+        normalize_spec([CategoricalFeature(names[0], 3), CategoricalFeature(names[1], 3)])
