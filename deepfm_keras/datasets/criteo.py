@@ -47,6 +47,17 @@ Policies (all tested):
   `I<k>_missing` is 1.0, so "missing" and "zero" stay distinct. Served, an
   `I` field is a float64 (NaN for missing) and a `C` field a string.
 
+- A truncated or corrupt `.gz` file raises, naming the file, in every read
+  path; nothing trains on the part that happened to decompress. TensorFlow's
+  gzip reader stops silently at a truncation, so the stream counts the bytes
+  of each file's lines and, at its end, compares them with the size the gzip
+  trailer records (a 4-byte read per file; a mismatch, as in multi-member
+  files, falls back to a full `zlib` pass, `gzip_content_size`). Corrupt data
+  fails in TensorFlow's reader (`tf.errors.DataLossError`, "inflate()
+  failed"): in `dataset` that error does not name the file; `fit_encoder`,
+  `validate_files` and `gzip_content_size` do. A batch never spans two gzip
+  files.
+
 Counters accumulate over every pass of every dataset made by one reader (call
 `reset_counts()` between passes).
 """
@@ -59,6 +70,7 @@ import gzip
 import os
 import sys
 import time
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -79,6 +91,7 @@ __all__ = [
     "ValidationReport",
     "build_vocabularies",
     "fit_encoder",
+    "gzip_content_size",
     "make_encoder",
     "validate_files",
     "write_synthetic",
@@ -107,13 +120,106 @@ def _positive_int(name: str, value) -> int:
     return int(value)
 
 
-def _lines_dataset(files: list[str]):
+def _gzip_trailer_size(path: str) -> int:
+    """The ISIZE field of a gzip file's last 4 bytes: its uncompressed size mod 2**32 (of the last member)."""
+    with open(path, "rb") as f:
+        head = f.read(2)
+        if head != b"\x1f\x8b" or f.seek(0, os.SEEK_END) < 18:
+            raise ValueError(f"Criteo file {path} is not a gzip file (no gzip header or shorter than 18 bytes).")
+        f.seek(-4, os.SEEK_END)
+        return int.from_bytes(f.read(4), "little")
+
+
+def gzip_content_size(path) -> int:
+    """Decompresses a gzip file (every member) without keeping it; returns its size, or raises naming the file.
+
+    The full check behind the reader's cheap one (used when the trailer's size
+    does not match, e.g. multi-member files such as bgzip's).
+
+    Raises:
+        ValueError: for a truncated stream or corrupt data (CRC, deflate errors).
+    """
+    path = os.fspath(path)
+    size = 0
+    try:
+        with gzip.open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                size += len(chunk)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+        raise ValueError(f"Criteo file {path} is a truncated or corrupt gzip file: {e}") from None
+    return size
+
+
+def _check_gzip_end(path, lines_bytes, trailer_size):
+    """In the stream, after a gzip file's last line: its bytes read should be the size its trailer records."""
+    import tensorflow as tf
+
+    def matches(size):
+        return tf.logical_or(
+            tf.equal(lines_bytes % 2**32, size % 2**32), tf.equal((lines_bytes - 1) % 2**32, size % 2**32)
+        )  # (the last line may lack its newline)
+
+    def content_size(p):
+        try:
+            return np.int64(gzip_content_size(p.decode("utf-8", "surrogateescape")))
+        except ValueError:
+            return np.int64(-1)
+
+    def full_check():  # slow path: multi-member files, or a real truncation
+        size = tf.numpy_function(content_size, [path], tf.int64, stateful=False)
+        return tf.logical_and(tf.greater_equal(size, 0), matches(size))
+
+    ok = tf.cond(matches(trailer_size), lambda: tf.constant(True), full_check)
+    return tf.debugging.Assert(
+        ok, ["Criteo gzip file ended early (truncated or corrupt): read", lines_bytes, "bytes of", path], summarize=1
+    )
+
+
+def _gzip_batches(paths: list[str], batch_size: int):
+    """Batches of lines of gzip files; each file's end is checked (`_check_gzip_end`), so truncation raises."""
+    import tensorflow as tf
+
+    sizes = [_gzip_trailer_size(p) for p in paths]
+    no_lines = tf.constant([], tf.string)
+
+    def one_file(path, trailer_size):
+        batches = tf.data.TextLineDataset(path, compression_type="GZIP").batch(batch_size)
+        tagged = batches.map(lambda b: (b, False)).concatenate(tf.data.Dataset.from_tensors((no_lines, True)))
+
+        def count(total, item):
+            lines, last = item
+            total += tf.reduce_sum(tf.cast(tf.strings.length(lines), tf.int64) + 1)
+            check = tf.cond(last, lambda: _check_gzip_end(path, total, trailer_size), tf.no_op)
+            with tf.control_dependencies([check]):
+                return total, (tf.identity(lines), last)
+
+        return (
+            tagged.scan(tf.constant(0, tf.int64), count)
+            .filter(lambda lines, last: tf.logical_not(last))
+            .map(lambda lines, last: lines)
+        )
+
+    files = tf.data.Dataset.from_tensor_slices((paths, tf.constant(sizes, tf.int64)))
+    return files.flat_map(one_file)
+
+
+def _line_batches(files: list[str], batch_size: int):
+    """`(batch,)` string batches of the lines of `files`; plain files first batched together, then gzip files.
+
+    A gzip file's batches end with the file (a batch never spans two gzip
+    files) so that each file's end can be checked: a truncated or corrupt
+    file raises instead of ending the stream early (TensorFlow's reader stops
+    silently at a truncation).
+    """
     import tensorflow as tf
 
     by_compression = collections.defaultdict(list)
     for f in files:
         by_compression[_compression(f)].append(f)
-    datasets = [tf.data.TextLineDataset(group, compression_type=c) for c, group in by_compression.items()]
+    datasets = [
+        _gzip_batches(group, batch_size) if c == "GZIP" else tf.data.TextLineDataset(group).batch(batch_size)
+        for c, group in by_compression.items()
+    ]
     out = datasets[0]
     for d in datasets[1:]:
         out = out.concatenate(d)
@@ -352,7 +458,7 @@ class CriteoReader:
         files = _check_files(files)
         batch_size = _positive_int("batch_size", batch_size)
         self._ensure_state()
-        return _lines_dataset(files).batch(batch_size).map(self.parse_raw)
+        return _line_batches(files, batch_size).map(self.parse_raw)
 
     def dataset(
         self,
@@ -373,13 +479,17 @@ class CriteoReader:
 
         Raises:
             FileNotFoundError: naming a file that does not exist.
+            ValueError: naming a `.gz` file without a gzip header.
+            tf.errors.InvalidArgumentError: while iterating, naming a `.gz`
+                file that ends early (truncated).
+            tf.errors.DataLossError: while iterating, for corrupt gzip data.
         """
         import tensorflow as tf
 
         files = _check_files(files)
         batch_size = _positive_int("batch_size", batch_size)
         self._ensure_state()
-        ds = _lines_dataset(files).batch(batch_size)
+        ds = _line_batches(files, batch_size)
         ds = ds.map(self.parse_lines, num_parallel_calls=num_parallel_calls or tf.data.AUTOTUNE)
         ds = ds.filter(lambda features, labels: tf.shape(labels)[0] > 0)
         if shuffle_buffer:
@@ -421,6 +531,9 @@ def fit_encoder(
 
     Returns:
         A fitted `FeatureEncoder` for `CriteoReader(encoder=...)`.
+
+    Raises:
+        ValueError: naming a `.gz` file that is truncated or corrupt.
     """
     import tensorflow as tf
 
@@ -451,13 +564,17 @@ def fit_encoder(
             table.insert(values, table.lookup(values) + counts)
         return tf.constant(0)
 
-    ds = _lines_dataset(files).batch(batch_size).map(distinct, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
     done, start = 0, time.perf_counter()
-    for lines, per_column in ds:
-        add(per_column)
-        done += int(lines)
-        if report:
-            report(done, time.perf_counter() - start)
+    for path in files:  # file by file, so that a read error names its file
+        ds = _line_batches([path], batch_size).map(distinct, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+        try:
+            for lines, per_column in ds:
+                add(per_column)
+                done += int(lines)
+                if report:
+                    report(done, time.perf_counter() - start)
+        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
+            raise ValueError(f"Criteo file {path} cannot be read to its end: {e.message.strip()}") from None
     counts = {}
     for name, table in zip(CATEGORICAL_FEATURES, tables, strict=True):
         values, totals = (t.numpy() for t in table.export())
@@ -526,22 +643,32 @@ def validate_files(files, *, max_examples: int = 10) -> ValidationReport:
 
     Returns:
         A `ValidationReport`; each example reads `"FILE:LINE: reason"`.
+
+    Raises:
+        ValueError: naming a `.gz` file that is truncated or corrupt.
     """
     report = ValidationReport()
     for path in _check_files(files):
-        opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rb") as f:
-            for number, raw in enumerate(f, start=1):
-                line = raw.rstrip(b"\n")
-                if line.endswith(b"\r"):
-                    line = line[:-1]
-                report.rows += 1
-                problem = _line_problem(line.split(b"\t"))
-                if problem:
-                    report.malformed_rows += 1
-                    if len(report.examples) < max_examples:
-                        report.examples.append(f"{path}:{number}: {problem}")
+        try:
+            _validate_file(path, report, max_examples)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as e:  # truncated (EOFError), bad header, CRC or data
+            raise ValueError(f"Criteo file {path} is a truncated or corrupt gzip file: {e}") from None
     return report
+
+
+def _validate_file(path: str, report: ValidationReport, max_examples: int) -> None:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            line = raw.rstrip(b"\n")
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            report.rows += 1
+            problem = _line_problem(line.split(b"\t"))
+            if problem:
+                report.malformed_rows += 1
+                if len(report.examples) < max_examples:
+                    report.examples.append(f"{path}:{number}: {problem}")
 
 
 def write_synthetic(path, num_rows: int, *, seed: int = 0, chunk_rows: int = 200_000, vocabulary: int = 10_000) -> str:

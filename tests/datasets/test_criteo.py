@@ -5,6 +5,7 @@ import gzip
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 
 from deepfm_keras import build_deepfm
 from deepfm_keras.datasets import criteo
@@ -220,3 +221,66 @@ def test_a_criteo_model_exports_and_serves_like_keras(criteo_dir, tmp_path, mode
     served = predictions(serve(**{k: tf.constant(v) for k, v in request.items()}))
     np.testing.assert_allclose(served, expected, rtol=0, atol=1e-5)
     assert np.ptp(expected) > 0.01
+
+
+@pytest.fixture(scope="module")
+def damaged_gz(tmp_path_factory):
+    """A good 409-row gzip file, and damaged copies of it."""
+    folder = tmp_path_factory.mktemp("gz")
+    good = folder / "good.txt.gz"
+    criteo.write_synthetic(good, 409)
+    data = good.read_bytes()
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0x10
+    files = {
+        "good": data,
+        "two members": data + data,  # concatenated gzip streams (pigz, bgzip): valid
+        "truncated": data[: len(data) // 2],
+        "no trailer": data[:-8],
+        "last byte missing": data[:-1],
+        "bit flip": bytes(flipped),
+    }
+    paths = {}
+    for name, content in files.items():
+        paths[name] = folder / f"{name.replace(' ', '_')}.txt.gz"
+        paths[name].write_bytes(content)
+    return paths
+
+
+@pytest.mark.parametrize("name, rows", [("good", 409), ("two members", 818)])
+def test_whole_gzip_files_read_in_full(damaged_gz, name, rows):
+    path = damaged_gz[name]
+    reader = criteo.CriteoReader(num_buckets=100)
+    assert sum(int(labels.shape[0]) for _, labels in reader.dataset(path, batch_size=100)) == rows
+    assert criteo.validate_files(path).rows == rows
+    assert criteo.gzip_content_size(path) == len(gzip.open(path).read())
+    assert criteo.fit_encoder(path, min_count=1, batch_size=100).vocabularies["C1"]
+
+
+@pytest.mark.parametrize("name", ["truncated", "no trailer", "last byte missing", "bit flip"])
+def test_a_truncated_or_corrupt_gzip_file_raises_in_every_read_path(damaged_gz, name):
+    path, good = damaged_gz[name], damaged_gz["good"]
+    reader = criteo.CriteoReader(num_buckets=100)
+    # Today TensorFlow's reader stops silently at a truncation: 197-200 of 409 rows trained on, no error.
+    with pytest.raises((tf.errors.InvalidArgumentError, tf.errors.DataLossError)) as error:
+        for _ in reader.dataset([good, path], batch_size=100):
+            pass
+    if name != "bit flip":  # TensorFlow's own inflate() error does not name the file
+        assert "ended early" in error.value.message and str(path) in error.value.message
+    with pytest.raises((tf.errors.InvalidArgumentError, tf.errors.DataLossError)):
+        for _ in reader.raw_dataset(path, batch_size=100):
+            pass
+    with pytest.raises(ValueError, match=f"Criteo file {path} cannot be read to its end"):
+        criteo.fit_encoder([good, path], min_count=1, batch_size=100)
+    with pytest.raises(ValueError, match=f"Criteo file {path} is a truncated or corrupt gzip file"):
+        criteo.validate_files([good, path])
+    with pytest.raises(ValueError, match=f"Criteo file {path} is a truncated or corrupt gzip file"):
+        criteo.gzip_content_size(path)
+
+
+def test_a_gz_file_that_is_not_gzip_is_refused(tmp_path):
+    for content in (b"", b"1\t2\t3\n", b"\x1f\x8b"):
+        path = tmp_path / "not.gz"
+        path.write_bytes(content)
+        with pytest.raises(ValueError, match=f"Criteo file {path} is not a gzip file"):
+            criteo.CriteoReader().dataset(path)
