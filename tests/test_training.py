@@ -2,7 +2,10 @@
 
 import json
 import os
+import random
 import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import keras
 import numpy as np
@@ -19,7 +22,7 @@ from deepfm_keras import (
 )
 from deepfm_keras.checkpoints import AtomicBackupAndRestore, AtomicModelCheckpoint
 from deepfm_keras.training import fit, make_callbacks, set_seed
-from tests.workers.launch import finish, kill_all, load_weights, read_json, start, wait_for
+from tests.workers.launch import TIMEOUT_S, finish, kill_all, load_weights, output, read_json, start, wait_for
 
 SPEC = [NumericFeature("x"), CategoricalFeature("user", vocabulary_size=20)]
 
@@ -307,3 +310,68 @@ def test_a_resumed_seeded_run_shuffles_like_an_uninterrupted_one(tmp_path):
         run(tmp_path / "backup", [StopAtEpoch(2)])
     # Resumed at epoch 2 with a fresh dataset: epochs 2 and 3 get their own orders, not epochs 0 and 1's again.
     assert_same_weights(run(tmp_path / "backup", model=seeded_build(seed=1)), reference)
+
+
+FLAGS = ("--seeded-data", "--best-model")  # shuffled seeded data; a best-model checkpoint and a backup every epoch
+
+
+def run_to_completion_or_death(work, log, *extra, kill_after=None):
+    """Runs resumable.py once; SIGKILLs it `kill_after` seconds into training. Returns its exit status."""
+    (work / "training").unlink(missing_ok=True)
+    proc = start("resumable.py", work, *FLAGS, *extra, log=log)
+    try:
+        if kill_after is not None:
+            wait_for(work / "training", proc)
+            time.sleep(kill_after)
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+        code = proc.wait(timeout=TIMEOUT_S)
+    finally:
+        kill_all([proc])
+    # Killed (by us or by its own kill switch) or finished: anything else is a run that crashed, e.g. on a bad file.
+    assert code in (0, -signal.SIGKILL), f"run {log.name} exited with {code}:\n{output(proc)}"
+    return code
+
+
+def kill_chain(work, plan):
+    """Runs the plan's kills one after the other, each run resuming the last one; then runs to the end."""
+    work.mkdir()
+    for i, (extra, kill_after) in enumerate(plan):
+        code = run_to_completion_or_death(work, work.parent / f"{work.name}_{i}.log", *extra, kill_after=kill_after)
+        if extra:
+            assert code == -signal.SIGKILL, f"kill switch {extra} never fired"
+        if code == 0:
+            return  # a random kill came after the end: the run completed
+    assert run_to_completion_or_death(work, work.parent / f"{work.name}_last.log") == 0
+
+
+@pytest.mark.slow
+def test_resumes_after_sigkill_at_any_moment(tmp_path):
+    """SIGKILLed inside every kind of save and at random moments, restarted each time: the uninterrupted result."""
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    # Kills inside saves (the process kills itself): the backup of epoch 0 complete in its temporary file but not
+    # yet in place, its metadata likewise, epoch 0's best-model checkpoint likewise, and a half-written backup
+    # temporary of the epoch after. Replaces per epoch: backup weights, backup metadata, checkpoint.
+    in_saves = [(("--kill-at-replace", 1), None), (("--kill-at-replace", 3), None), (("--kill-in-write", 2), None)]
+    rng = random.Random(20261201)
+    at_random = [((), rng.uniform(0.0, 4.0)) for _ in range(3)]  # wall-clock kills anywhere in training
+    with ThreadPoolExecutor(3) as pool:
+        jobs = [
+            pool.submit(run_to_completion_or_death, reference, tmp_path / "reference.log"),
+            pool.submit(kill_chain, tmp_path / "in_saves", in_saves),
+            pool.submit(kill_chain, tmp_path / "at_random", at_random),
+        ]
+        assert jobs[0].result() == 0
+        for job in jobs[1:]:
+            job.result()
+    expected = load_weights(reference / "weights.npz")
+    for chain in ("in_saves", "at_random"):
+        work = tmp_path / chain
+        for a, b in zip(load_weights(work / "weights.npz"), expected, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+        runs = {line.split()[0] for line in (work / "epochs.log").read_text().splitlines()}
+        assert len(runs) >= 2 and "end 3" in (work / "epochs.log").read_text()  # killed at least once, then finished
+        assert not (work / "backup").exists()
+        assert sorted(p.name for p in work.iterdir() if p.name.startswith(".")) == []  # no temporaries left
+        keras.saving.load_model(work / "best.keras")
