@@ -470,3 +470,68 @@ def test_a_tampered_version_1_file_is_refused(tamper, message):
     tamper(config)
     with pytest.raises(ValueError, match=message):
         FeatureEncoder.from_config(config)
+
+
+# ------------------------------------------------------------------ lengths, empty rows, mixed types
+
+
+def test_max_len_beyond_every_row_pads_and_all_padding_rows_are_zeros():
+    table = pd.DataFrame({"g": ["a|b", "b", "", "|||", None, " \u3000 "]})
+    encoder = FeatureEncoder(multi_categorical={"g": "|"}, max_len=6).fit(table)
+    ids = encoder.transform(table)["g"]
+    assert ids.shape == (6, 6) and ids[:2].tolist() == [[3, 2, 0, 0, 0, 0], [2, 0, 0, 0, 0, 0]]
+    assert not ids[2:].any()  # empty, separators only, missing, spaces only: all padding
+    piped = next(iter(make_dataset(table, batch_size=6, shuffle=False, encoder=encoder)))["g"].numpy()
+    np.testing.assert_array_equal(piped, ids)
+    # A column with no token at all: an empty vocabulary and rows of padding, and a model that still scores them.
+    empty = FeatureEncoder(numeric=["x"], multi_categorical={"g": "|"}).fit({"x": [1.0, 2.0], "g": ["", None]})
+    assert empty.vocabularies["g"] == [] and empty.max_lens["g"] == 1
+    x = empty.transform({"x": [1.0, 2.0], "g": ["", "a"]})
+    assert x["g"].tolist() == [[0], [1]]
+    model = build_deepfm(empty.feature_spec, embedding_dim=2, hidden_units=(4,))
+    assert np.isfinite(model.predict({k: v.reshape(2, -1) for k, v in x.items()}, verbose=0)).all()
+
+
+def test_mixed_types_in_a_categorical_column_share_one_key_on_every_path():
+    """Policy: a value's key is `canonical_string(value)`: 3, np.int64(3), 3.0 and "3" are one key; "3.0" another."""
+    encoder = FeatureEncoder(categorical=["c"]).fit({"c": [3, "3", 3.0, np.int64(3), "a", "3.0", 2.5]})
+    assert encoder.vocabularies["c"] == ["3", "2.5", "3.0", "a"] and encoder.input_dtypes["c"] == "string"
+    rows = pd.DataFrame({"c": pd.Series([3.0, "3", np.int64(3), 3, "3.0", 2.5, "b", None], dtype=object)})
+    expected = [2, 2, 2, 2, 4, 3, 1, 1]
+    assert encoder.transform(rows)["c"].tolist() == expected
+    assert encoder.transform({"c": rows["c"][::-1].tolist()})["c"].tolist() == expected[::-1]  # order-free
+    piped = next(iter(make_dataset(rows, batch_size=8, shuffle=False, encoder=encoder)))["c"].numpy()
+    assert piped[:, 0].tolist() == expected
+    request = serving_request(rows, encoder)  # what a served request sends: the same key bytes
+    assert encoder.encode({"c": tf.constant(request["c"])})["c"].numpy()[:, 0].tolist() == expected
+
+
+@pytest.mark.parametrize("values", [[1, True, True], [True, 0.0], [np.True_, np.int64(1), "x"]])
+def test_booleans_mixed_with_numbers_are_refused_naming_the_column(values):
+    with pytest.raises(ValueError, match=r"Column 'c' mixes booleans \((True|np.True_)\) with numbers"):
+        FeatureEncoder(categorical=["c"]).fit({"c": values})
+    encoder = FeatureEncoder(categorical=["c"]).fit({"c": [True, False, "x"]})  # booleans alone (or with text): fine
+    assert encoder.transform({"c": [True, "True", False]})["c"].tolist() == [3, 3, 2]
+    with pytest.raises(ValueError, match="Column 'c' mixes booleans"):
+        encoder.transform({"c": values})
+
+
+def test_fit_on_no_rows_or_ragged_columns_raises():
+    for table in (pd.DataFrame({"u": [], "x": []}), {"u": [], "x": []}):
+        with pytest.raises(ValueError, match="FeatureEncoder.fit needs at least one row: the table has 0 rows"):
+            FeatureEncoder(numeric=["x"], categorical=["u"]).fit(table)
+    with pytest.raises(ValueError, match=r"different numbers of rows: \{'x': 2, 'u': 1\}"):
+        FeatureEncoder(numeric=["x"], categorical=["u"]).fit({"u": ["a"], "x": [1.0, 2.0]})
+
+
+def test_unicode_spaces_around_tokens_are_stripped_alike_when_fitting_encoding_and_serving(trained):
+    encoder, _, path = trained
+    plain, spaced = "a|b", "\u00a0a\u2003|\u3000b\u2003"  # NBSP, em space, ideographic space
+    rows = pd.concat([HOSTILE.iloc[:1]] * 2, ignore_index=True).assign(tags=[plain, spaced])
+    ids = encoder.transform(rows)["tags"]
+    assert ids[0].tolist() == ids[1].tolist() and ids[0][:2].min() >= 2  # known tokens, not OOV
+    served = tf.saved_model.load(str(path)).signatures["preprocess"]
+    request = {k: tf.constant(v) for k, v in serving_request(rows, encoder).items()}
+    np.testing.assert_array_equal(served(**request)["tags"].numpy(), ids)
+    fitted = FeatureEncoder(multi_categorical={"t": "|"}).fit({"t": [spaced, "b"]})
+    assert fitted.vocabularies["t"] == ["b", "a"]  # fit strips the same spaces

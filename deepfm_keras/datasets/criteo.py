@@ -533,7 +533,8 @@ def fit_encoder(
         A fitted `FeatureEncoder` for `CriteoReader(encoder=...)`.
 
     Raises:
-        ValueError: naming a `.gz` file that is truncated or corrupt.
+        ValueError: naming a `.gz` file that is truncated or corrupt; when no
+            line is well-formed (an empty file, another format).
     """
     import tensorflow as tf
 
@@ -550,7 +551,7 @@ def fit_encoder(
         for i in range(len(CATEGORICAL_FEATURES)):
             values, _, counts = tf.unique_with_counts(fields[:, first + i], out_idx=tf.int64)
             out.append((values, counts))
-        return tf.size(lines), tuple(out)
+        return tf.size(lines), tf.shape(fields)[0], tuple(out)
 
     # Running counts live in TensorFlow hash tables: no Python object per value until the end of the pass.
     tables = [
@@ -564,17 +565,23 @@ def fit_encoder(
             table.insert(values, table.lookup(values) + counts)
         return tf.constant(0)
 
-    done, start = 0, time.perf_counter()
+    done, well_formed, start = 0, 0, time.perf_counter()
     for path in files:  # file by file, so that a read error names its file
         ds = _line_batches([path], batch_size).map(distinct, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
         try:
-            for lines, per_column in ds:
+            for lines, good, per_column in ds:
                 add(per_column)
                 done += int(lines)
+                well_formed += int(good)
                 if report:
                     report(done, time.perf_counter() - start)
         except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
             raise ValueError(f"Criteo file {path} cannot be read to its end: {e.message.strip()}") from None
+    if well_formed == 0:
+        raise ValueError(
+            f"`fit_encoder` read {done} lines and none is a well-formed Criteo line: nothing to learn from. "
+            f"Files: {files}"
+        )
     counts = {}
     for name, table in zip(CATEGORICAL_FEATURES, tables, strict=True):
         values, totals = (t.numpy() for t in table.export())

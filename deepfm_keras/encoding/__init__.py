@@ -5,6 +5,7 @@
 - `layers`: the Keras layers that apply a fitted encoding in TensorFlow ops.
 - `fitting`: the state each column learns from data (vocabularies, statistics, boundaries).
 - `apply`: raw tensors or a DataFrame through the layers (`encode`, `transform`, `raw_inputs`).
+- `config`: reading a saved encoder file (format 1 or 2), every field checked before use.
 - `encoder`: `FeatureEncoder`, the column specs and their fitted state, saved as JSON; its methods call the two above.
 """
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from deepfm_keras.encoding import apply, fitting
+from deepfm_keras.encoding import apply, fitting, raw
 from deepfm_keras.encoding import config as encoder_config
 from deepfm_keras.encoding.apply import MISSING_SUFFIX
 from deepfm_keras.encoding.columns import (
@@ -237,9 +237,17 @@ class FeatureEncoder:
             The encoder itself.
 
         Raises:
-            ValueError: for a missing column, a wrong-kind column or infinite
-                numeric values, naming the column.
+            ValueError: for a table with no rows or columns of different
+                lengths; for a missing column, a wrong-kind column, infinite
+                numeric values or booleans mixed with numbers in a
+                categorical column, naming the column.
         """
+        rows = raw.num_rows(data, [spec.name for spec in self.columns])
+        if rows == 0:
+            raise ValueError(
+                "FeatureEncoder.fit needs at least one row: the table has 0 rows "
+                f"(columns {[spec.name for spec in self.columns]}); fitted on nothing, every value would be OOV."
+            )
         self._set_state({spec.name: fitting.fit_column(spec, data) for spec in self.columns})
         return self
 

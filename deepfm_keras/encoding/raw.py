@@ -7,6 +7,12 @@ is handed to TensorFlow as its UTF-8 bytes. Splitting, stripping, lookup and
 hashing happen in the layers of `deepfm_keras.encoding.layers`, in TensorFlow,
 for pandas, tf.data and serving alike.
 
+Mixed types in one categorical column are canonicalised alike on every path
+(fit, transform, tf.data, serving requests): `3`, `np.int64(3)`, `3.0` and
+`"3"` are all the key `"3"` (the string `"3.0"` stays `"3.0"`). The one mix
+refused is booleans with numbers: pandas and NumPy hold `True == 1`, so
+their keys would depend on which came first in the column.
+
 Bytes cells are taken as they are (their bytes are the key), so latin-1 bytes
 that are not UTF-8 still have a key: in JSON such a key is written with
 surrogate escapes (`b"caf\\xe9" -> "caf\\udce9"`).
@@ -110,6 +116,31 @@ def numeric_values(data, col: str) -> np.ndarray:
     return series.to_numpy(dtype="float64", na_value=np.nan)
 
 
+def num_rows(data, names) -> int:
+    """The number of rows of columns `names` of a table; raises naming them if they differ."""
+    lengths = {name: len(column(data, name)) for name in names}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"Columns have different numbers of rows: {lengths}")
+    return next(iter(lengths.values()), 0)
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def _check_no_bool_number_mix(series: pd.Series, col: str) -> None:
+    if series.dtype != object or pd.api.types.infer_dtype(series, skipna=True) not in ("mixed", "mixed-integer"):
+        return
+    flags = series.map(_is_bool)
+    numbers_ = series.map(lambda v: isinstance(v, numbers.Number) and not _is_bool(v) and v == v)
+    if flags.any() and numbers_.any():
+        raise ValueError(
+            f"Column '{col}' mixes booleans ({series[flags].iloc[0]!r}) with numbers ({series[numbers_].iloc[0]!r}): "
+            "pandas and NumPy treat True as 1, so their ids would depend on row order. "
+            "Convert the column to one type first (e.g. `df[col].astype(str)`)."
+        )
+
+
 def _joined(value: Any, separator: str) -> Any:
     if isinstance(value, (list, tuple, np.ndarray)):
         keys = (canonical_string(v) for v in value)
@@ -125,10 +156,11 @@ def factorized_keys(data, col: str, *, separator: str | None = None) -> tuple[np
     numeric column is refused.
 
     Raises:
-        ValueError: naming the column, for lists in a single-level column or
-            numbers in a multi-level one.
+        ValueError: naming the column, for lists in a single-level column,
+            numbers in a multi-level one, or booleans mixed with numbers.
     """
     series = column(data, col)
+    _check_no_bool_number_mix(series, col)
     if separator is not None and pd.api.types.is_numeric_dtype(series.dtype) and series.notna().any():
         raise ValueError(
             f"Column '{col}' is multi-categorical (strings joined by {separator!r}, or lists) "

@@ -284,3 +284,13 @@ def test_a_gz_file_that_is_not_gzip_is_refused(tmp_path):
         path.write_bytes(content)
         with pytest.raises(ValueError, match=f"Criteo file {path} is not a gzip file"):
             criteo.CriteoReader().dataset(path)
+
+
+def test_fit_encoder_refuses_files_with_no_well_formed_line(tmp_path):
+    empty, other = tmp_path / "empty.txt", tmp_path / "other.txt"
+    empty.write_bytes(b"")
+    other.write_text("a,b,c\n1,2,3\n")
+    with pytest.raises(ValueError, match="read 0 lines and none is a well-formed Criteo line"):
+        criteo.fit_encoder(empty, min_count=1)
+    with pytest.raises(ValueError, match="read 2 lines and none is a well-formed Criteo line"):
+        criteo.fit_encoder([empty, other], min_count=1)
