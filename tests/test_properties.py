@@ -437,18 +437,21 @@ def test_multi_level_tokens_ignore_unicode_spaces_but_single_level_keys_do_not(w
     assert x["m"].tolist() == [[2], [2]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="encoding/raw.py factorized_keys: pandas.factorize merges True with 1 (and False with 0) before "
-    "canonical_string, so 1 is counted and looked up as 'True' when a True comes first in the column",
-)
-def test_a_bool_and_an_int_keep_their_own_keys():
-    """README: bool -> "True"/"False", an integer -> its decimal form; a row's ids do not depend on other rows."""
-    encoder = FeatureEncoder(categorical=["u"]).fit(pd.DataFrame({"u": pd.Series([True, 1, 2, 2], dtype=object)}))
-    assert sorted(encoder.vocabularies["u"]) == ["1", "2", "True"]
-    mixed = encoder.transform(pd.DataFrame({"u": pd.Series([True, 1], dtype=object)}))["u"]
-    alone = encoder.transform(pd.DataFrame({"u": [1]}))["u"]
-    assert mixed[1] == alone[0] != mixed[0]
+@given(values=st.lists(st.one_of(st.booleans(), small_ints, st.sampled_from([0.0, 1.0, 2.5])), min_size=1, max_size=6))
+@CHEAP
+def test_a_row_of_a_column_mixing_bools_and_numbers_never_depends_on_the_other_rows(values):
+    """Found by this suite (fixed since): pandas.factorize merged True with 1, so `1` was looked up as "True" when
+    a True came first. Now such a column is refused naming it; else each row keeps its own key."""
+    frame = pd.DataFrame({"u": pd.Series(values, dtype=object)})
+    try:
+        encoder = FeatureEncoder(categorical=["u"]).fit(frame)
+        x = encoder.transform(frame)["u"]
+    except ValueError as error:
+        assert_names_a_column(error, ["u"])
+        assert any(isinstance(v, bool) for v in values) and any(not isinstance(v, bool) for v in values)
+        return
+    for i, value in enumerate(values):
+        assert encoder.transform(pd.DataFrame({"u": pd.Series([value], dtype=object)}))["u"][0] == x[i]
 
 
 @pytest.mark.xfail(
