@@ -437,8 +437,8 @@ def test_multi_level_tokens_ignore_unicode_spaces_but_single_level_keys_do_not(w
     assert x["m"].tolist() == [[2], [2]]
 
 
-@given(values=st.lists(st.one_of(st.booleans(), small_ints, st.sampled_from([0.0, 1.0, 2.5])), min_size=1, max_size=6))
 @CHEAP
+@given(values=st.lists(st.one_of(st.booleans(), small_ints, st.sampled_from([0.0, 1.0, 2.5])), min_size=1, max_size=6))
 def test_a_row_of_a_column_mixing_bools_and_numbers_never_depends_on_the_other_rows(values):
     """Found by this suite (fixed since): pandas.factorize merged True with 1, so `1` was looked up as "True" when
     a True came first. Now such a column is refused naming it; else each row keeps its own key."""
