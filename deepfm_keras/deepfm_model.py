@@ -164,7 +164,8 @@ class DeepFMModel(keras.Model):
         if isinstance(x, Mapping) and len(next(iter(x.values()))) == 0:
             return np.zeros((0, *self.output.shape[1:]), "float32")
         with self._retrace_after_error():
-            return super().predict(x, *args, **kwargs)
+            scores = super().predict(x, *args, **kwargs)
+        return validation.check_scores(self, scores) if isinstance(scores, np.ndarray) else scores
 
     @contextlib.contextmanager
     def _retrace_after_error(self):

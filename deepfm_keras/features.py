@@ -32,6 +32,12 @@ from typing import Any, ClassVar
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*$")
 
 
+# The largest magnitude a numeric field's value may have. Beyond it the FM's squares (x * v)^2 overflow float32
+# once the embedding v has grown (at 1e20 a fresh model already scores NaN); 1e15 leaves a factor of 10^4 for v.
+# Values at this scale are unscaled raw numbers: standardise them (FeatureEncoder does) or take their log.
+NUMERIC_LIMIT = 1e15
+
+
 def _check_name(name: Any) -> None:
     if not isinstance(name, str) or not _NAME_RE.fullmatch(name):  # fullmatch: "$" alone lets "user\n" through
         raise ValueError(
@@ -61,7 +67,9 @@ class NumericFeature:
     The model reads it as a float tensor of shape `(batch,)` or `(batch, 1)`.
     Its first-order term is `w * x` and its field embedding is `x * v` with a
     learned `v` of shape `(embedding_dim,)`, as in the DeepFM formulation for
-    continuous fields. Scale it first (`FeatureEncoder` standardises it).
+    continuous fields. Scale it first (`FeatureEncoder` standardises it):
+    values must be finite and within `+-NUMERIC_LIMIT` (1e15), beyond which
+    the FM's squares overflow float32.
 
     Args:
         name: input name, the key of the feature in the input dict.

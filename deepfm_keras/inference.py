@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from deepfm_keras.validation import check_inputs
+from deepfm_keras.validation import check_inputs, check_scores
 
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -97,4 +97,4 @@ def batch_predict(
     ]
     if not outputs:
         return np.zeros((0, *model.output.shape[1:]), "float32")
-    return np.concatenate(outputs, axis=0)
+    return check_scores(model, np.concatenate(outputs, axis=0))

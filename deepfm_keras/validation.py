@@ -10,8 +10,8 @@ that holds arrays (`DeepFMModel.fit` / `evaluate` / `predict`,
   extra key can shift the others onto the wrong fields);
 - one shape convention: a numeric or single-level field is `(n,)` or
   `(n, 1)`, a multi-level field `(n, max_len)`; every field has `n` rows;
-- numeric values are finite numbers (NaN and inf are refused: encode missing
-  values first, `FeatureEncoder` does);
+- numeric values are finite numbers within `+-NUMERIC_LIMIT` (1e15; NaN and
+  inf are refused: encode missing values first, `FeatureEncoder` does);
 - ids are integers (a float array is accepted only where every value is a
   whole number), in `[0, vocabulary_size)` of their field;
 - labels are finite numbers, `(n,)` or `(n, 1)`, and 0 or 1 for a binary
@@ -41,6 +41,8 @@ from collections.abc import Mapping
 
 import keras
 import numpy as np
+
+from deepfm_keras.features import NUMERIC_LIMIT
 
 # Ids are int64 from the input to the table; a value needing more is refused at the entry.
 _INT64_MAX = np.iinfo(np.int64).max
@@ -146,12 +148,22 @@ def conform(fields: Mapping[str, Field], x, *, what: str = "the input") -> dict:
         ValueError: naming an unexpected or missing key, or an id field given
             as floats (a cast would truncate 1.5 to 1).
     """
+    import tensorflow as tf
+
     check_keys(fields, x, what=what)
     out = {}
     for name, field in fields.items():
         value = x[name]
         dtype = getattr(value, "dtype", None)
-        if field.is_id and dtype is not None and "float" in str(dtype):
+        if field.is_id and dtype is not None and "float" in str(dtype) and not tf.executing_eagerly():
+            # In a graph: Keras' own symbolic build under several replicas feeds the mean of a batch (float) for
+            # every input; a float dataset was refused by `check_dataset` before. Cast, checked if the graph runs.
+            whole = tf.debugging.Assert(
+                tf.reduce_all(tf.equal(value, tf.round(value))), [f"Feature '{name}': ids should be whole numbers"]
+            )
+            with tf.control_dependencies([whole]):
+                value = tf.cast(value, tf.int64)
+        elif field.is_id and dtype is not None and "float" in str(dtype):
             raise ValueError(
                 f"Feature '{name}' of {what} is {getattr(dtype, 'name', dtype)}; ids should be integers (a cast would truncate 1.5 to 1). "
                 "Cast whole-number ids to int64 first."
@@ -206,13 +218,20 @@ def _as_numbers(name: str, value: np.ndarray) -> np.ndarray:
             + (f" (row 0: {_show(value.reshape(-1)[0])})" if value.size else "")
             + "."
         )
-    with np.errstate(over="ignore"):  # beyond float32 becomes inf, refused just below
+    with np.errstate(over="ignore", invalid="ignore"):  # beyond float32 becomes inf, refused just below
         out = value.astype("float32", copy=False)
-    bad = ~np.isfinite(out)
+        bad = ~(np.abs(out) <= NUMERIC_LIMIT)  # NaN compares False: refused too
     if bad.any():
         index = _first_bad(bad)
+        shown = _show(value[index])
+        if np.isfinite(out[index]):
+            raise ValueError(
+                f"Feature '{name}', {_where(index)}: {shown} is beyond +-{NUMERIC_LIMIT:g}, where the FM's squares "
+                "overflow float32. Scale numeric inputs (FeatureEncoder standardises them; NumericColumn(log1p=True) "
+                "for counts)."
+            )
         raise ValueError(
-            f"Feature '{name}', {_where(index)}: {_show(value[index])} is not a finite float32. Encode missing values "
+            f"Feature '{name}', {_where(index)}: {shown} is not a finite float32. Encode missing values "
             "first (FeatureEncoder fills NaN with the mean, and can add a missing indicator)."
         )
     return out
@@ -305,8 +324,25 @@ def check_labels(y, *, rows: int | None = None, task: str | None = None, what: s
     return value
 
 
+def check_scores(model, scores: np.ndarray) -> np.ndarray:
+    """Returns `scores` if they are all finite; else raises naming the first row and the model's non-finite weights.
+
+    With inputs that pass `check_inputs` a score can only be NaN or inf when
+    the model itself is (a diverged training run): no NaN score leaves
+    `predict` or `batch_predict` silently.
+    """
+    bad = ~np.isfinite(scores)
+    if bad.any():
+        broken = [w.path for w in model.weights if not np.isfinite(keras.ops.convert_to_numpy(w)).all()]
+        raise ValueError(
+            f"Model {model.name!r} scored row {_first_bad(bad)[0]} as {_show(scores[_first_bad(bad)])}. "
+            + (f"Its weights {broken[:5]} are not finite: training diverged." if broken else "Its weights are finite.")
+        )
+    return scores
+
+
 def assert_batch(fields: Mapping[str, Field], x, y=None, *, task: str | None = None):
-    """In-graph checks of one batch: ids within their field's range, labels finite (and 0/1 for binary).
+    """In-graph checks of one batch: ids in range, numbers finite and within bounds, labels finite (0/1 if binary).
 
     Returns `(x, y)` unchanged, but made to depend on the checks, so a bad
     batch raises `tf.errors.InvalidArgumentError` (naming the fields that
@@ -317,20 +353,28 @@ def assert_batch(fields: Mapping[str, Field], x, y=None, *, task: str | None = N
     checks = []
     names, oks = [], []
     for name, field in fields.items():
-        if field.vocabulary_size is None or not isinstance(x, Mapping) or name not in x:
+        if not isinstance(x, Mapping) or name not in x:
             continue
-        ids = tf.convert_to_tensor(x[name])
-        if not ids.dtype.is_integer:
+        value = tf.convert_to_tensor(x[name])
+        if field.is_id and field.vocabulary_size is not None and value.dtype.is_integer:
+            value = tf.cast(value, tf.int64)
+            oks.append(tf.reduce_all((value >= 0) & (value < field.vocabulary_size)))
+        elif not field.is_id and value.dtype.is_floating:
+            oks.append(tf.reduce_all(tf.abs(tf.cast(value, tf.float32)) <= NUMERIC_LIMIT))  # NaN fails too
+        else:
             continue
-        ids = tf.cast(ids, tf.int64)
         names.append(name)
-        oks.append(tf.reduce_all((ids >= 0) & (ids < field.vocabulary_size)))
     if oks:
         ok = tf.stack(oks)
         bad_fields = tf.strings.reduce_join(tf.boolean_mask(tf.constant(names), tf.logical_not(ok)), separator=", ")
         checks.append(
             tf.debugging.Assert(
-                tf.reduce_all(ok), ["A batch has ids outside [0, vocabulary_size) in field(s):", bad_fields]
+                tf.reduce_all(ok),
+                [
+                    "A batch has ids outside [0, vocabulary_size), or numbers that are not finite or beyond "
+                    f"+-{NUMERIC_LIMIT:g}, in field(s):",
+                    bad_fields,
+                ],
             )
         )
     if y is not None and not isinstance(y, (Mapping, list, tuple)):
