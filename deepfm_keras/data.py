@@ -19,6 +19,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from deepfm_keras import validation
+
 # The epoch counter of every live seeded dataset (see `set_shuffle_epoch`); weak, so a dataset's counter goes with it.
 _EPOCH_COUNTERS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 _COUNTER_IDS = itertools.count()
@@ -69,6 +71,7 @@ def make_dataset(
     seed: int | None = None,
     drop_remainder: bool = False,
     encoder=None,
+    model=None,
 ):
     """Builds a batched, prefetched `tf.data.Dataset` of `(x_dict, y)` (or `x_dict`) from in-memory arrays.
 
@@ -96,6 +99,15 @@ def make_dataset(
         encoder: optional fitted `FeatureEncoder`; then `x` is the raw table
             (a DataFrame or dict of columns) and each batch is encoded in the
             pipeline with `encoder.encode`.
+        model: optional model the dataset is for: then encoded `x` is checked
+            against its inputs here (`deepfm_keras.validation.check_inputs`:
+            exact keys, shapes, finite numbers, ids in range) and `y` against
+            its task (0 or 1 for a binary model), each error naming the field,
+            row and value. Without it the model checks the keys when `fit`
+            starts and every batch's ids in the graph.
+
+    Labels are always checked here: numbers, finite, `(n,)` or `(n, 1)`
+    (`deepfm_keras.validation.check_labels`, naming the row).
 
     Returns:
         A `tf.data.Dataset` with known cardinality (the number of batches).
@@ -114,8 +126,13 @@ def make_dataset(
         raise ValueError(f"`seed` should be an integer or None. Received: seed={seed!r}")
     if encoder is not None:
         x = encoder.raw_inputs(x)
+    elif model is not None:
+        x = validation.check_inputs(model, x, what="the x of make_dataset")
     if not isinstance(x, Mapping) or not x:
         raise ValueError("`x` should be a non-empty dict of arrays.")
+    if y is not None:
+        task = validation.model_task(model) if model is not None else None
+        validation.check_labels(y, task=task, what="y of make_dataset")
     rows = {name: len(value) for name, value in x.items()}
     if y is not None:
         rows["<y>"] = len(y)

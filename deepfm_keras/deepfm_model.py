@@ -145,6 +145,8 @@ class DeepFMModel(keras.Model):
 
     def fit(self, x=None, y=None, *args, **kwargs):
         x, y = self._checked_arrays(x, y, "fit")
+        if _is_dataset(x) and not args:
+            kwargs.setdefault("shuffle", False)  # a dataset shuffles itself; Keras would only warn that it ignores it
         validation_data = kwargs.get("validation_data")
         if isinstance(validation_data, tuple) and validation_data and isinstance(validation_data[0], Mapping):
             checked = self._checked_arrays(*validation_data[:2], what="validation_data")

@@ -270,3 +270,19 @@ def test_zero_rows_give_an_empty_result_of_the_right_shape(model):
     ):
         out = predict(empty)
         assert out.shape == (0, 1) and out.dtype == np.float32
+
+
+def test_make_dataset_checks_labels_always_and_inputs_against_a_model(model):
+    x = inputs()
+    with pytest.raises(ValueError, match=r"`y of make_dataset` should be numbers; received dtype <U1"):
+        make_dataset(x, np.array(["1"] * 8), batch_size=4)  # was cast to 1.0 silently
+    with pytest.raises(ValueError, match=r"`y of make_dataset`, row 1: nan should be a finite number"):
+        make_dataset(x, [0.0, np.nan] + [0.0] * 6, batch_size=4)
+    with pytest.raises(ValueError, match=r"`y of make_dataset`, row 0: 5.0 should be 0 or 1"):
+        make_dataset(x, [5.0] + [0.0] * 7, batch_size=4, model=model)
+    with pytest.raises(ValueError, match=r"Unexpected key\(s\) \['label'\] in the x of make_dataset"):
+        make_dataset({**x, "label": np.zeros(8)}, np.zeros(8), batch_size=4, model=model)
+    with pytest.raises(ValueError, match=r"Feature 'u', row 4: id 10 is outside"):
+        make_dataset({**x, "u": np.array([1, 2, 3, 4, 10, 1, 1, 1])}, np.zeros(8), batch_size=4, model=model)
+    batch, _ = next(iter(make_dataset(x, np.zeros(8), batch_size=8, shuffle=False, model=model)))
+    assert {k: tuple(v.shape) for k, v in batch.items()} == {"x": (8, 1), "u": (8, 1), "g": (8, 3)}
