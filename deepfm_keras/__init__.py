@@ -22,6 +22,7 @@ from deepfm_keras.features import (
     spec_to_dicts,
 )
 from deepfm_keras.inference import batch_predict
+from deepfm_keras.io import save_model
 from deepfm_keras.model import (
     DeepFMModel,
     build_deep,
@@ -72,6 +73,7 @@ __all__ = [
     "part_names",
     "predictions",
     "request_to_frame",
+    "save_model",
     "serving_request",
     "spec_from_dicts",
     "spec_to_dicts",

@@ -29,7 +29,9 @@ columns of different lengths, and numeric values that cannot be encoded
 (infinite, or beyond float32 once transformed), with an error naming the
 column.
 
-The artifact is written with `keras.export.ExportArchive`: it holds the
+The artifact is written with `keras.export.ExportArchive`, into a hidden
+temporary folder renamed into place when complete (a crash mid-export never
+leaves a half-written version folder for TensorFlow Serving to load): it holds the
 model's weights and the encoder's lookup tables, no optimizer state, and
 loads with `tf.saved_model.load`, with the TF1 loader TensorFlow Serving uses
 (`tf.compat.v1.saved_model.loader.load`), and with `saved_model_cli run`. It
@@ -49,6 +51,7 @@ import pandas as pd
 
 from deepfm_keras.encoding import FeatureEncoder
 from deepfm_keras.features import MultiCategoricalFeature, normalize_spec
+from deepfm_keras.io import atomic_directory
 
 OUTPUT_NAME = "prediction"
 ENCODER_ASSET = os.path.join("assets.extra", "encoder.json")
@@ -186,9 +189,12 @@ def export_serving_model(
     archive.add_endpoint("serving_default", serve, input_signature=[specs])
     archive.add_endpoint("preprocess", encode, input_signature=[specs])
     path = os.fspath(path)
-    archive.write_out(path, verbose=False)
-    os.makedirs(os.path.join(path, "assets.extra"), exist_ok=True)
-    encoder.save(os.path.join(path, ENCODER_ASSET))
+    # Built in a hidden temporary folder and renamed into place: TensorFlow Serving, which watches the base
+    # folder for new version folders, never sees a half-written one.
+    with atomic_directory(path) as tmp:
+        archive.write_out(tmp, verbose=False)
+        os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
+        encoder.save(os.path.join(tmp, ENCODER_ASSET))
     return path
 
 

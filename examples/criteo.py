@@ -53,7 +53,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from deepfm_keras import build_deepfm, export_serving_model  # noqa: E402
+from deepfm_keras import build_deepfm, export_serving_model, save_model  # noqa: E402
 from deepfm_keras.datasets import criteo  # noqa: E402
 from deepfm_keras.optimizers import LazyAdam  # noqa: E402
 
@@ -188,7 +188,7 @@ def run(args) -> dict:
         "categorical_ids": f"vocabulary min_count={args.min_count}" if args.min_count else f"hash {args.num_buckets}",
     }
     os.makedirs(args.output_dir, exist_ok=True)
-    model.save(os.path.join(args.output_dir, "model.keras"))
+    save_model(model, os.path.join(args.output_dir, "model.keras"))
     encoder.save(os.path.join(args.output_dir, "encoder.json"))
     metrics["serving"] = export_and_check(model, encoder, args.test, os.path.join(args.output_dir, "serving", "1"))
     with open(os.path.join(args.output_dir, "metrics.json"), "w") as f:

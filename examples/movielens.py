@@ -68,6 +68,7 @@ from deepfm_keras import (  # noqa: E402
     build_deepfm,
     get_strategy,
     make_dataset,
+    save_model,
 )
 from deepfm_keras.datasets.movielens import load_movielens  # noqa: E402
 from deepfm_keras.distribute import is_chief  # noqa: E402
@@ -257,7 +258,7 @@ def main(argv=None) -> dict:
         "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()},
     }
     if is_chief(strategy):  # under multi-worker training only the chief writes the shared outputs
-        model.save(out / "model.keras")
+        save_model(model, out / "model.keras")
         encoder.save(out / "encoder.json")
         with open(out / "metrics.json", "w", encoding="utf-8") as f:
             json.dump(metrics, f, indent=2)

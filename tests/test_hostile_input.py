@@ -514,7 +514,7 @@ def test_serving_hostile_values_follow_the_encoder_policy(serve, encoder):
         u=[-5, 2**62, 1, 2],
         s=[b"caf\xe9", b"\xff\xfe", "", "a"],
         g=["", "|||", b"\xe9|a", " a | b |c|zz"],
-        x=[np.nan, 1e30, -1e30, 2.0],
+        x=[np.nan, 1e12, -1e12, 2.0],
     )
     got = signature(**raw)["prediction"].numpy()
     frame = pd.DataFrame(
@@ -522,12 +522,15 @@ def test_serving_hostile_values_follow_the_encoder_policy(serve, encoder):
             "u": [-5, 2**62, 1, 2],
             "s": ["unseen-1", "unseen-2", None, "a"],
             "g": [None, "|||", "unseen|a", " a | b |c|zz"],
-            "x": [np.nan, 1e30, -1e30, 2.0],
+            "x": [np.nan, 1e12, -1e12, 2.0],
         }
     )
     expected = model.predict(encoder.transform(frame), verbose=0)[:, 0]
     np.testing.assert_allclose(got, expected, atol=1e-5)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="Feature `x` holds an infinite value or one too large"):
-        signature(**request(u=[1], s=["a"], g=["a"], x=[1e308]))  # finite, but beyond float32 once scaled
+    for huge in (1e30, 1e308):  # finite, but beyond +-1e15 (1e30) or beyond float32 (1e308) once scaled
+        with pytest.raises(tf.errors.InvalidArgumentError, match="Feature `x` holds an infinite value, or one beyond"):
+            signature(**request(u=[1], s=["a"], g=["a"], x=[huge]))
+        with pytest.raises(ValueError, match="'x'"):
+            encoder.transform(pd.DataFrame({"u": [1], "s": ["a"], "g": ["a"], "x": [huge]}))
     empty = signature(**request(u=np.zeros(0, "int64"), s=[], g=[], x=np.zeros(0)))["prediction"]
     assert empty.shape == (0,)

@@ -161,7 +161,7 @@ def test_missing_unknown_and_bad_features_are_rejected(exported):
         serve(**without_year)
     with pytest.raises(TypeError, match="colour"):
         serve(**request, colour=tf.constant(["red", "blue"]))
-    with pytest.raises(tf.errors.InvalidArgumentError, match="Feature `year` holds an infinite value or one too large"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Feature `year` holds an infinite value, or one beyond"):
         serve(**{**request, "year": tf.constant([np.inf, 1.0], tf.float64)})
     with pytest.raises(tf.errors.InvalidArgumentError, match="Feature `gender` has a different number of rows than"):
         serve(**{**request, "gender": tf.constant(["F"])})

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 
 import keras
 
+from deepfm_keras.features import NUMERIC_LIMIT
+
 PAD_ID = 0
 OOV_ID = 1
 FIRST_ID = 2
@@ -228,8 +230,9 @@ class NumericTransform(_EncodingLayer):
     does not clip); with `log1p`, `x -> sign(x) * log(1 + |x|)` (the usual
     `log(1 + x)` of counts, defined for negative values too); then
     `(x - mean) / std`. NaN (missing) becomes 0.0, the mean when
-    standardised. A value that is infinite, or beyond the float32 range, after
-    these steps fails with an error naming the layer (the feature).
+    standardised. A value that is infinite, or beyond
+    `deepfm_keras.features.NUMERIC_LIMIT` (1e15, what a model input may hold),
+    after these steps fails with an error naming the layer (the feature).
 
     Args:
         mean: subtracted last but one (0.0: none).
@@ -291,8 +294,11 @@ class NumericTransform(_EncodingLayer):
             x = x / self.std
         x = tf.cast(tf.where(tf.math.is_nan(x), tf.zeros_like(x), x), tf.float32)
         finite = tf.debugging.Assert(
-            tf.reduce_all(tf.math.is_finite(x)),
-            [f"Feature `{self.name}` holds an infinite value or one too large to standardise in float32."],
+            tf.reduce_all(tf.abs(x) <= NUMERIC_LIMIT),  # inf fails too
+            [
+                f"Feature `{self.name}` holds an infinite value, or one beyond +-{NUMERIC_LIMIT:g} once transformed "
+                "(where the model's FM squares overflow float32)."
+            ],
         )
         with tf.control_dependencies([finite]):
             return tf.identity(x)

@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-_INT_KEY = re.compile(r"-?[1-9][0-9]{0,17}|0")  # str(int) of an int64 of at most 18 digits: no leading zeros
+_INT_KEY = re.compile(r"-?[1-9][0-9]{0,18}|0")  # str(int) of an integer of at most 19 digits: no leading zeros
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def canonical_string(value: Any) -> str | None:
@@ -71,8 +72,12 @@ def key_bytes(key: str | None) -> bytes:
 
 
 def is_int64_key(key: str) -> bool:
-    """Whether a key is the canonical form of an int64 (so the column can be served as int64)."""
-    return bool(_INT_KEY.fullmatch(key))
+    """Whether a key is the canonical form of an int64 (so the column can be served as int64).
+
+    >>> is_int64_key(str(2**63 - 1)), is_int64_key(str(-(2**63))), is_int64_key(str(2**63)), is_int64_key("007")
+    (True, True, False, False)
+    """
+    return bool(_INT_KEY.fullmatch(key)) and _INT64_MIN <= int(key) <= _INT64_MAX
 
 
 def column(data, col: str) -> pd.Series:
