@@ -190,20 +190,24 @@ def test_bucketized_columns_from_boundaries_and_quantiles():
     assert column_from_dict(BucketizedColumn("age", boundaries=(1, 2)).to_dict()).boundaries == (1.0, 2.0)
 
 
+# A version-1 file as the code before format 2 wrote it.
+V1 = {
+    "format_version": 1,
+    "numeric": ["x"],
+    "categorical": ["u"],
+    "multi_categorical": {"g": "|"},
+    "min_count": 1,
+    "max_len": None,
+    "pad_id": 0,
+    "oov_id": 1,
+    "vocabularies": {"u": ["3", "7"], "g": ["b", "a"]},
+    "numeric_stats": {"x": {"mean": 2.0, "std": 1.0}},
+    "max_lens": {"g": 2},
+}
+
+
 def test_format_1_files_still_load():
-    v1 = {
-        "format_version": 1,
-        "numeric": ["x"],
-        "categorical": ["u"],
-        "multi_categorical": {"g": "|"},
-        "min_count": 1,
-        "max_len": None,
-        "pad_id": 0,
-        "oov_id": 1,
-        "vocabularies": {"u": ["3", "7"], "g": ["b", "a"]},
-        "numeric_stats": {"x": {"mean": 2.0, "std": 1.0}},
-        "max_lens": {"g": 2},
-    }
+    v1 = json.loads(json.dumps(V1))
     encoder = FeatureEncoder.from_config(v1)
     x = encoder.transform(pd.DataFrame({"u": [3, 7, 9], "g": ["a|b", "b", None], "x": [1.0, None, 3.0]}))
     assert x["u"].tolist() == [2, 3, 1] and x["g"].tolist() == [[3, 2], [2, 0], [0, 0]]
@@ -435,21 +439,6 @@ def test_a_truncated_encoder_file_is_refused(tmp_path):
         path.write_text(text[:cut])
         with pytest.raises(ValueError, match="encoder.json is not a valid FeatureEncoder file"):
             FeatureEncoder.load(path)
-
-
-V1 = {
-    "format_version": 1,
-    "numeric": ["x"],
-    "categorical": ["u"],
-    "multi_categorical": {"g": "|"},
-    "min_count": 1,
-    "max_len": None,
-    "pad_id": 0,
-    "oov_id": 1,
-    "vocabularies": {"u": ["3", "7"], "g": ["b", "a"]},
-    "numeric_stats": {"x": {"mean": 2.0, "std": 1.0}},
-    "max_lens": {"g": 2},
-}
 
 
 @pytest.mark.parametrize(
