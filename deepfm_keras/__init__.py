@@ -1,6 +1,6 @@
 """DeepFM (Guo et al., IJCAI 2017) for native Keras 3 on TensorFlow."""
 
-from deepfm_keras import optimizers, precision, validation
+from deepfm_keras import metrics, optimizers, precision, validation
 from deepfm_keras.callbacks import ContributionLogger
 from deepfm_keras.data import make_dataset
 from deepfm_keras.distribute import get_strategy, global_batch_size
@@ -66,6 +66,7 @@ __all__ = [
     "global_batch_size",
     "load_model",
     "make_dataset",
+    "metrics",
     "optimizers",
     "precision",
     "validation",

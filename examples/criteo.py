@@ -55,35 +55,12 @@ import numpy as np  # noqa: E402
 
 from deepfm_keras import build_deepfm, export_serving_model, save_model  # noqa: E402
 from deepfm_keras.datasets import criteo  # noqa: E402
+from deepfm_keras.metrics import auc, logloss  # noqa: E402
 from deepfm_keras.optimizers import LazyAdam  # noqa: E402
 
 
 class CriteoDataError(ValueError):
     """Input files that cannot be trained or evaluated on."""
-
-
-def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Exact ROC AUC (Mann-Whitney U with average ranks for ties)."""
-    labels = np.asarray(labels, "float64").ravel()
-    scores = np.asarray(scores, "float64").ravel()
-    positives = labels.sum()
-    negatives = labels.size - positives
-    if positives == 0 or negatives == 0:
-        return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    sorted_scores = scores[order]
-    ranks = np.empty(labels.size)
-    ranks[order] = np.arange(1, labels.size + 1)
-    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
-    for start, count in zip(first[counts > 1], counts[counts > 1], strict=True):
-        ranks[order[start : start + count]] = start + (count + 1) / 2.0
-    return float((ranks[labels == 1].sum() - positives * (positives + 1) / 2.0) / (positives * negatives))
-
-
-def log_loss(labels: np.ndarray, probabilities: np.ndarray, eps: float = 1e-7) -> float:
-    labels = np.asarray(labels, "float64").ravel()
-    p = np.clip(np.asarray(probabilities, "float64").ravel(), eps, 1 - eps)
-    return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
 
 
 def check_part(reader: criteo.CriteoReader, files: list[str], part: str, max_fraction: float) -> dict:
@@ -176,8 +153,8 @@ def run(args) -> dict:
 
     epochs = len(history.history["loss"])
     metrics = {
-        "auc": roc_auc(labels, scores),
-        "logloss": log_loss(labels, scores),
+        "auc": auc(labels, scores),
+        "logloss": logloss(labels, scores),
         "rows_read": train_counts["rows_read"] + test_counts["rows_read"],
         "malformed_rows": train_counts["malformed_rows"] + test_counts["malformed_rows"],
         "train": train_counts,

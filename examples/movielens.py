@@ -72,6 +72,7 @@ from deepfm_keras import (  # noqa: E402
 )
 from deepfm_keras.datasets.movielens import load_movielens  # noqa: E402
 from deepfm_keras.distribute import is_chief  # noqa: E402
+from deepfm_keras.metrics import holdout_metrics  # noqa: E402
 from deepfm_keras.optimizers import LazyAdam  # noqa: E402
 from deepfm_keras.training import fit, make_callbacks  # noqa: E402
 
@@ -122,29 +123,6 @@ def split(n: int, seed: int, holdout: float = 0.1, validation: float = 0.1):
     rest, test = order[n_holdout:], order[:n_holdout]
     n_val = int(round(len(rest) * validation))
     return np.sort(rest[n_val:]), np.sort(rest[:n_val]), np.sort(test)
-
-
-def roc_auc(y_true: np.ndarray, score: np.ndarray) -> float:
-    """Exact ROC AUC (Mann-Whitney U with average ranks for ties)."""
-    import pandas as pd
-
-    y_true = np.asarray(y_true).astype(bool)
-    ranks = pd.Series(score).rank(method="average").to_numpy()
-    n_pos = y_true.sum()
-    n_neg = len(y_true) - n_pos
-    return float((ranks[y_true].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def holdout_metrics(task: str, y: np.ndarray, pred: np.ndarray) -> dict:
-    if task == "regression":
-        err = pred - y
-        return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err)))}
-    p = np.clip(pred, 1e-7, 1 - 1e-7)
-    return {
-        "auc": roc_auc(y, pred),
-        "logloss": float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))),
-        "accuracy": float(np.mean((pred >= 0.5) == (y >= 0.5))),
-    }
 
 
 class TrainTimer(keras.callbacks.Callback):
@@ -245,7 +223,10 @@ def main(argv=None) -> dict:
     metrics = {
         "variant": args.variant,
         "task": args.task,
-        "holdout": holdout_metrics(args.task, y_test, pred),
+        # gAUC: the AUC within each user's holdout ratings, weighted by their count (binary task).
+        "holdout": holdout_metrics(
+            args.task, y_test, pred, groups=test_df["user_id"].to_numpy() if args.task == "binary" else None
+        ),
         "validation": {monitor.removeprefix("val_"): val_curve[best], "curve": val_curve},
         **contributions.contributions(),  # "contribution": combine kernel + bias; "contribution_share"/"_std"
         "epochs_run": epochs_run,
