@@ -9,8 +9,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from deepfm_keras.deepfm_model import DeepFMModel
 from deepfm_keras.distribute import is_chief
+from deepfm_keras.model import part_models
 from deepfm_keras.model import part_names as model_part_names
 from deepfm_keras.validation import check_inputs
 
@@ -102,8 +102,7 @@ class ContributionLogger(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         combine = self._combine_layer()
-        if self.part_names is None:
-            self.part_names = tuple(model_part_names(self.model))
+        self._resolve_part_names()
         if self.validation_data is not None:
             self.validation_data = check_inputs(
                 self.model, self.validation_data, what="the validation_data of ContributionLogger"
@@ -115,7 +114,7 @@ class ContributionLogger(keras.callbacks.Callback):
                 f"one weight per part {list(self.part_names)}. Received: shape={tuple(kernel.shape)}"
             )
         if self.validation_data is not None:
-            self._parts = {name: self._part_model(name) for name in self.part_names}
+            self._parts = part_models(self.model, names=self.part_names)
         if is_chief(self.model.distribute_strategy):
             self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, self.run_name))
 
@@ -127,9 +126,9 @@ class ContributionLogger(keras.callbacks.Callback):
                 f"Model {self.model.name!r} has no layer named '{self.combine_name}': is it a DeepFM model?"
             ) from None
 
-    def _part_model(self, name):
-        """The sub-model of part `name` (sharing the model's layers), as `part_models` builds it."""
-        return DeepFMModel(self.model.input, self.model.get_layer(name).output, name=f"{self.model.name}_{name}")
+    def _resolve_part_names(self):
+        if self.part_names is None:
+            self.part_names = tuple(model_part_names(self.model))
 
     def contributions(self) -> dict[str, dict[str, float]]:
         """The current values, as written to TensorBoard.
@@ -140,13 +139,12 @@ class ContributionLogger(keras.callbacks.Callback):
             (`{part: value}` each).
         """
         combine = self._combine_layer()
-        if self.part_names is None:
-            self.part_names = tuple(model_part_names(self.model))
+        self._resolve_part_names()
         kernel = keras.ops.convert_to_numpy(combine.kernel).reshape(-1).astype(np.float64)
         bias = float(keras.ops.convert_to_numpy(combine.bias).reshape(-1)[0]) if combine.use_bias else 0.0
         values = {"contribution": {**dict(zip(self.part_names, kernel.tolist(), strict=True)), "bias": bias}}
         if self.validation_data is not None:
-            parts = self._parts or {n: self._part_model(n) for n in self.part_names}
+            parts = self._parts or part_models(self.model, names=self.part_names)
             std = np.array(
                 [
                     float(np.std(keras.ops.convert_to_numpy(parts[n](self.validation_data, training=False))))

@@ -435,7 +435,7 @@ def part_names(model: keras.Model) -> list[str]:
     return [tensor._keras_history.operation.name for tensor in inputs]
 
 
-def part_models(model: keras.Model) -> dict[str, keras.Model]:
+def part_models(model: keras.Model, names: Sequence[str] | None = None) -> dict[str, keras.Model]:
     """Sub-models of a DeepFM model that share its layers and weights.
 
     Works on a model fresh from `build_deepfm` and on one loaded with
@@ -445,6 +445,7 @@ def part_models(model: keras.Model) -> dict[str, keras.Model]:
     Args:
         model: a model from `build_deepfm`, or a variant built with
             `combine_parts` (its parts are found with `part_names`).
+        names: the layers to wrap, instead of every part and `"embeddings"`.
 
     Returns:
         One entry per part (`{"fm_1d", "fm_2d", "deep"}` for DeepFM): the
@@ -461,7 +462,8 @@ def part_models(model: keras.Model) -> dict[str, keras.Model]:
     >>> sorted(part_models(model))
     ['deep', 'embeddings', 'fm_1d', 'fm_2d']
     """
-    names = part_names(model)
-    if "embeddings" in {layer.name for layer in model.layers}:
-        names.append("embeddings")
+    if names is None:
+        names = part_names(model)
+        if "embeddings" in {layer.name for layer in model.layers}:
+            names.append("embeddings")
     return {n: DeepFMModel(model.input, model.get_layer(n).output, name=f"{model.name}_{n}") for n in names}
