@@ -4,7 +4,7 @@ Everything uses TensorFlow's own strategies; layers never see them. The usual
 flow is:
 
 ```
-strategy = get_strategy()                 # Mirrored, MultiWorkerMirrored or yours
+strategy = get_strategy()                 # default, Mirrored, MultiWorkerMirrored or yours
 batch = global_batch_size(256, strategy)  # per-replica size x replicas
 with strategy.scope():                    # variables are created mirrored
     model = build_deepfm(spec)
@@ -23,8 +23,12 @@ epochs=3)` runs on one or many workers alike.
 2. `tf.distribute.MultiWorkerMirroredStrategy` when the `TF_CONFIG`
    environment variable describes a cluster with more than one worker (chief
    and workers); every worker runs the same script with its own `TF_CONFIG`;
-3. `tf.distribute.MirroredStrategy` over all visible GPUs, or over the CPU
-   when there is none (one replica).
+3. `tf.distribute.MirroredStrategy` over all visible GPUs when there are
+   more than one;
+4. else (one GPU, or none) TensorFlow's default strategy,
+   `tf.distribute.get_strategy()`: one replica on the one device, with no
+   distribution machinery (no per-replica values, no "Using
+   MirroredStrategy" start-up notices), as a plain `model.fit` runs.
 """
 
 from __future__ import annotations
@@ -81,8 +85,11 @@ def get_strategy(strategy: tf.distribute.Strategy | None = None) -> tf.distribut
     Args:
         strategy: a `tf.distribute.Strategy` to use as is. When `None`:
             `MultiWorkerMirroredStrategy` if `TF_CONFIG` describes more than
-            one worker, else `MirroredStrategy` over all visible GPUs (over
-            the CPU when there is none).
+            one worker, else `MirroredStrategy` over all visible GPUs when
+            there are several, else (one GPU or none) the default strategy
+            `tf.distribute.get_strategy()` (one replica). Pass
+            `tf.distribute.MirroredStrategy()` yourself to force it on one
+            device.
 
     Returns:
         A `tf.distribute.Strategy`. Build and compile the model inside
@@ -102,6 +109,8 @@ def get_strategy(strategy: tf.distribute.Strategy | None = None) -> tf.distribut
     >>> strategy = get_strategy()
     >>> strategy.num_replicas_in_sync >= 1
     True
+    >>> with strategy.scope():
+    ...     pass  # build and compile the model here
     """
     if strategy is not None:
         if not isinstance(strategy, tf.distribute.Strategy):
@@ -110,9 +119,9 @@ def get_strategy(strategy: tf.distribute.Strategy | None = None) -> tf.distribut
     if num_workers() > 1:
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
-    if gpus:
+    if len(gpus) > 1:
         return tf.distribute.MirroredStrategy([d.name for d in gpus])
-    return tf.distribute.MirroredStrategy(["/cpu:0"])
+    return tf.distribute.get_strategy()
 
 
 def global_batch_size(per_replica_batch_size: int, strategy: tf.distribute.Strategy | None = None) -> int:

@@ -1,4 +1,4 @@
-"""Strategy handling: choice of strategy, batch sizes, datasets; MirroredStrategy and multi-worker runs."""
+"""Strategy handling: choice of strategy (default on one device), batch sizes, datasets; Mirrored and multi-worker runs."""
 
 import json
 
@@ -47,20 +47,57 @@ def test_bad_tf_config_raises(bad):
         distribute.num_workers(bad)
 
 
-def test_default_strategy_is_mirrored_on_cpu(no_tf_config):
+def test_one_device_gives_the_default_strategy(no_tf_config):
+    if len(tf.config.list_logical_devices("GPU")) > 1:
+        pytest.skip("several GPUs: get_strategy() is a MirroredStrategy (tested with fake devices below)")
     strategy = distribute.get_strategy()
-    assert isinstance(strategy, tf.distribute.MirroredStrategy)
-    gpus = tf.config.list_logical_devices("GPU")
-    assert strategy.num_replicas_in_sync == max(1, len(gpus))
-    if not gpus:
-        assert [d.lower() for d in strategy.extended.worker_devices] == ["/job:localhost/replica:0/task:0/device:cpu:0"]
+    assert strategy is tf.distribute.get_strategy()  # TensorFlow's default: no MirroredStrategy on one device
+    assert not isinstance(strategy, tf.distribute.MirroredStrategy)
+    assert strategy.num_replicas_in_sync == 1
     assert distribute.is_chief(strategy)
     assert not distribute.is_multi_worker(strategy)
+    assert distribute.global_batch_size(64, strategy) == 64
 
 
-def test_single_worker_tf_config_gives_mirrored(monkeypatch):
+def test_single_worker_tf_config_gives_the_default_strategy(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"index": 0}}))
-    assert isinstance(distribute.get_strategy(), tf.distribute.MirroredStrategy)
+    monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: [])
+    assert distribute.get_strategy() is tf.distribute.get_strategy()
+
+
+class _FakeDevice:
+    def __init__(self, name):
+        self.name = name
+
+
+@pytest.mark.parametrize("gpus, mirrored", [(0, False), (1, False), (2, True), (4, True)])
+def test_mirrored_only_over_several_gpus(no_tf_config, monkeypatch, gpus, mirrored):
+    devices = [_FakeDevice(f"/device:GPU:{i}") for i in range(gpus)]
+    monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: devices if kind == "GPU" else [])
+    made = []
+    monkeypatch.setattr(tf.distribute, "MirroredStrategy", lambda names: made.append(names) or "mirrored")
+    strategy = distribute.get_strategy()
+    if mirrored:
+        assert strategy == "mirrored" and made == [[d.name for d in devices]]
+    else:
+        assert strategy is tf.distribute.get_strategy() and made == []
+
+
+def test_default_strategy_trains_with_steps_per_execution(no_tf_config):
+    # DeepFMModel.compile reads the replicas of the strategy its model was built under: one here, so 32 steps.
+    from deepfm_keras import CategoricalFeature, build_deepfm
+
+    strategy = distribute.get_strategy()
+    with strategy.scope():
+        model = build_deepfm([CategoricalFeature("u", 20)], embedding_dim=4, hidden_units=(8,))
+        model.compile(optimizer="adam", loss="binary_crossentropy")
+    assert model.distribute_strategy is strategy
+    assert model.steps_per_execution == 32
+    x = {"u": np.arange(2, 18, dtype="int32").repeat(8)}
+    y = (x["u"] % 2).astype("float32")
+    data = distribute.prepare_dataset(tf.data.Dataset.from_tensor_slices((x, y)).batch(16), strategy)
+    history = model.fit(data, epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2
 
 
 def test_passed_strategy_is_used_as_is():

@@ -337,7 +337,8 @@ def test_make_dataset_bad_arguments(x, y, kwargs, message):
 def test_make_dataset_trains_under_mirrored_strategy(table):
     enc = encoder().fit(table)
     y = (table["gender"] == "M").to_numpy("float32")
-    strategy = get_strategy()
+    # get_strategy() is the default strategy on one device: ask for a (one-replica) MirroredStrategy.
+    strategy = get_strategy(tf.distribute.MirroredStrategy(["/cpu:0"]))
     assert isinstance(strategy, tf.distribute.MirroredStrategy)
     with strategy.scope():
         model = build_deepfm(enc.feature_spec, embedding_dim=4, hidden_units=(8,))
