@@ -1,8 +1,18 @@
-"""Keras callbacks for DeepFM training: contribution weights in TensorBoard."""
+"""Keras callbacks that explain a DeepFM model in TensorBoard.
+
+```
+ContributionLogger(log_dir, batch)       # run contributions/: combine weights and shares, on one chart each
+FieldImportanceLogger(log_dir, batch)    # run field_importance/: field x field heatmap, top pairs, per-field scalars
+HParamsLogger(log_dir, {"batch_size": 512})   # run hparams/: one HParams session, the final epoch's metrics
+log_hparams(log_dir, metrics={"holdout/auc": 0.81})  # after evaluation: holdout metrics for the same session
+```
+"""
 
 from __future__ import annotations
 
+import numbers
 import os
+import re
 from collections.abc import Mapping, Sequence
 
 import keras
@@ -10,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from deepfm_keras.distribute import is_chief
+from deepfm_keras.importance import field_importance, heatmap_image
 from deepfm_keras.model import part_models
 from deepfm_keras.model import part_names as model_part_names
 from deepfm_keras.validation import check_inputs
@@ -36,6 +47,11 @@ class ContributionLogger(keras.callbacks.Callback):
       weight. A NaN weight or part output makes every share NaN (never 0:
       the model is broken, not balanced).
     - `contribution_std/<part>` (only with `validation_data`): `std(part)`.
+
+    When training begins it also writes a custom-scalars layout (category
+    "DeepFM parts"), so TensorBoard's Custom Scalars tab shows the weights
+    of all parts on one chart, the shares on another, the stds on a third
+    and the bias on a fourth.
 
     The part outputs come from `deepfm_keras.part_models(model)`, sub-models
     sharing the model's weights, called in inference mode. The events go to
@@ -117,6 +133,15 @@ class ContributionLogger(keras.callbacks.Callback):
             self._parts = part_models(self.model, names=self.part_names)
         if is_chief(self.model.distribute_strategy):
             self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, self.run_name))
+            parts = "|".join(re.escape(p) for p in self.part_names)
+            charts = [("combine weights c_part", f"^contribution/({parts})$")]
+            if self.validation_data is not None:
+                charts += [
+                    ("scale-aware shares", f"^contribution_share/({parts})$"),
+                    ("std of each part's output", f"^contribution_std/({parts})$"),
+                ]
+            charts.append(("global bias b", "^contribution/bias$"))
+            _write_layout(self._writer, "DeepFM parts", charts)
 
     def _combine_layer(self):
         try:
@@ -175,3 +200,273 @@ class ContributionLogger(keras.callbacks.Callback):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def _write_layout(writer, category: str, charts: Sequence[tuple[str, str]]) -> None:
+    """Writes a custom-scalars layout: one category of multi-line charts, each `(title, tag regex)`.
+
+    TensorBoard merges the layouts of all runs, charts of one category title
+    once each, so every run of a log directory may write the same layout.
+    """
+    from tensorboard.plugins.custom_scalar import layout_pb2
+    from tensorboard.plugins.custom_scalar import summary as custom_scalar_summary
+
+    layout = layout_pb2.Layout(
+        category=[
+            layout_pb2.Category(
+                title=category,
+                chart=[
+                    layout_pb2.Chart(title=title, multiline=layout_pb2.MultilineChartContent(tag=[regex]))
+                    for title, regex in charts
+                ],
+            )
+        ]
+    )
+    with writer.as_default():
+        tf.summary.experimental.write_raw_pb(custom_scalar_summary.pb(layout).SerializeToString(), step=0)
+    writer.flush()
+
+
+class FieldImportanceLogger(keras.callbacks.Callback):
+    """Logs, every epoch, how much each field and each pair of fields moves the logit.
+
+    At the end of every epoch (step `epoch`, 0-based) it computes
+    `deepfm_keras.importance.field_importance(model, data)` (first-order
+    magnitude `mean |c_fm_1d * w_i(x)|` per field, FM interaction strength
+    `mean |c_fm_2d * <e_i, e_j>|` per pair of fields) and writes to
+    `os.path.join(log_dir, run_name)`:
+
+    - image `field_importance/interaction`: the field x field heatmap
+      (`deepfm_keras.importance.heatmap_image`; labelled axes when
+      matplotlib is installed), in the Images tab;
+    - text `field_importance/summary`: the `top_pairs` strongest pairs and
+      every field's values as markdown tables, in the Text tab;
+    - scalars `field_importance/first_order/<field>` and
+      `field_importance/interaction/<field>` (the sum of the field's
+      interaction strengths with every other field), plus a custom-scalars
+      layout (category "DeepFM fields") with each group on one chart.
+
+    Under `MultiWorkerMirroredStrategy` only the chief computes and writes.
+
+    Args:
+        log_dir: TensorBoard log directory.
+        data: a fixed batch, a dict from input name to array, exactly the
+            model's inputs (a few hundred rows), checked when training begins.
+        run_name: sub-folder of `log_dir` for the events.
+        top_pairs: how many pairs the text summary lists.
+
+    Example:
+
+    ```python
+    batch = {name: values[:512] for name, values in val_inputs.items()}
+    model.fit(train, epochs=5, callbacks=[FieldImportanceLogger("logs", batch)])
+    ```
+    """
+
+    def __init__(
+        self, log_dir: str | os.PathLike, data: Mapping, *, run_name: str = "field_importance", top_pairs: int = 10
+    ):
+        super().__init__()
+        if not log_dir:
+            raise ValueError(f"`log_dir` should be a non-empty path. Received: log_dir={log_dir!r}")
+        if not isinstance(data, Mapping):
+            raise ValueError(
+                "`data` should be a dict from input name to array (one fixed batch). "
+                f"Received: data={type(data).__name__}"
+            )
+        if not run_name or not isinstance(run_name, str):
+            raise ValueError(f"`run_name` should be a non-empty string. Received: run_name={run_name!r}")
+        if isinstance(top_pairs, bool) or not isinstance(top_pairs, int) or top_pairs < 1:
+            raise ValueError(f"`top_pairs` should be a positive integer. Received: top_pairs={top_pairs!r}")
+        self.log_dir = os.fspath(log_dir)
+        self.data = dict(data)
+        self.run_name = run_name
+        self.top_pairs = top_pairs
+        self._writer = None
+
+    def on_train_begin(self, logs=None):
+        self.data = check_inputs(self.model, self.data, what="the data of FieldImportanceLogger")
+        if is_chief(self.model.distribute_strategy):
+            self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, self.run_name))
+            charts = [
+                ("first-order magnitude per field", "^field_importance/first_order/"),
+                ("FM interaction strength per field (sum over partners)", "^field_importance/interaction/"),
+            ]
+            _write_layout(self._writer, "DeepFM fields", charts)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._writer is None:
+            return
+        importance = field_importance(self.model, self.data)
+        image = heatmap_image(importance, title=f"FM interaction strength, epoch {epoch}")
+        with self._writer.as_default(step=epoch):
+            tf.summary.image("field_importance/interaction", image[None])
+            tf.summary.text("field_importance/summary", importance.to_markdown(self.top_pairs))
+            totals = importance.interaction.sum(axis=1)
+            for name, first, total in zip(importance.fields, importance.first_order, totals, strict=True):
+                tf.summary.scalar(f"field_importance/first_order/{name}", first)
+                tf.summary.scalar(f"field_importance/interaction/{name}", total)
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def _hparam_value(name: str, value):
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, Sequence):  # e.g. hidden units (256, 128, 64): "256,128,64"
+        return ",".join(str(v) for v in value)
+    if value is None:
+        return "None"
+    raise ValueError(
+        f"Hyperparameter {name!r} should be a bool, number, string or sequence. Received: {type(value).__name__}"
+    )
+
+
+def log_hparams(
+    log_dir: str | os.PathLike,
+    hparams: Mapping | None = None,
+    metrics: Mapping[str, float] | None = None,
+    *,
+    step: int = 0,
+    run_name: str = "hparams",
+) -> None:
+    """Records a run's hyperparameters and/or metrics for TensorBoard's HParams tab.
+
+    Writes to `os.path.join(log_dir, run_name)`: `hparams` as one HParams
+    session (`tensorboard.plugins.hparams.api.hparams`), and each metric as
+    a scalar of that name, which the HParams tab shows as a column of the
+    session. `HParamsLogger` calls it during training; call it yourself
+    after evaluating, with the same `log_dir`, to add holdout metrics to
+    the run's session. Under `MultiWorkerMirroredStrategy` call it on the
+    chief only (`deepfm_keras.distribute.is_chief`).
+
+    Args:
+        log_dir: the run's TensorBoard log directory. To compare runs, give
+            each run its own (`runs/<name>`) and start
+            `tensorboard --logdir runs`.
+        hparams: name -> bool, int, float or string (a sequence is written
+            as `"a,b,c"`, None as `"None"`); `None` writes no session.
+        metrics: name -> number, e.g. `{"holdout/auc": 0.81}`.
+        step: the step of the metric scalars.
+        run_name: sub-folder of `log_dir`.
+
+    Raises:
+        ValueError: for a value of another type.
+
+    Example:
+
+    ```python
+    log_hparams("runs/k16", {"embedding_dim": 16, "batch_size": 512}, {"holdout/auc": 0.81})
+    ```
+    """
+    from tensorboard.plugins.hparams import api as hp
+
+    record = {str(k): _hparam_value(str(k), v) for k, v in (hparams or {}).items()}
+    values = {str(k): float(v) for k, v in (metrics or {}).items()}
+    writer = tf.summary.create_file_writer(os.path.join(os.fspath(log_dir), run_name))
+    with writer.as_default(step=step):
+        if hparams is not None:
+            hp.hparams(record)
+        for name, value in values.items():
+            tf.summary.scalar(name, value)
+    writer.close()
+
+
+def _model_hparams(model: keras.Model) -> dict:
+    """Embedding size, deep part and optimizer of a DeepFM model, for its HParams record."""
+    values = {}
+    layers = {layer.name: layer for layer in model.layers}
+    if "embeddings" in layers:
+        values["embedding_dim"] = int(layers["embeddings"].output.shape[-1])
+    deep = layers.get("deep")
+    if deep is not None and hasattr(deep, "hidden_units"):
+        values["hidden_units"] = list(deep.hidden_units)
+        values["dropout"] = float(deep.dropout)
+    optimizer = getattr(model, "optimizer", None)
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # unwrap a LossScaleOptimizer
+    if optimizer is not None:
+        values["optimizer"] = type(optimizer).__name__
+        try:
+            values["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        except (TypeError, ValueError, AttributeError):
+            pass
+    return values
+
+
+class HParamsLogger(keras.callbacks.Callback):
+    """Records one HParams session per training run, with the last epoch's metrics.
+
+    When training begins it writes the hyperparameters read from the model
+    (`embedding_dim`, `hidden_units`, `dropout`, `optimizer` class name and
+    initial `learning_rate`) updated with `hparams` (for what the model does
+    not know: batch size, epochs, a run label); when training ends, every
+    value of the last epoch's logs as a scalar `final/<name>`
+    (`final/loss`, `final/val_loss`, ...). Both go to
+    `os.path.join(log_dir, run_name)` through `log_hparams`, which also adds
+    holdout metrics after evaluation. TensorBoard's HParams tab then lists
+    one row per run directory, comparable across runs started with
+    `tensorboard --logdir <parent of the log_dirs>`. Under
+    `MultiWorkerMirroredStrategy` only the chief writes.
+
+    Args:
+        log_dir: the run's TensorBoard log directory.
+        hparams: extra or overriding hyperparameters (see `log_hparams` for
+            the value types).
+        run_name: sub-folder of `log_dir`.
+
+    Example:
+
+    ```python
+    callbacks = [HParamsLogger("runs/k16", {"batch_size": 512})]
+    model.fit(train, validation_data=val, epochs=5, callbacks=callbacks)
+    log_hparams("runs/k16", metrics={"holdout/auc": auc})
+    ```
+    """
+
+    def __init__(self, log_dir: str | os.PathLike, hparams: Mapping | None = None, *, run_name: str = "hparams"):
+        super().__init__()
+        if not log_dir:
+            raise ValueError(f"`log_dir` should be a non-empty path. Received: log_dir={log_dir!r}")
+        if hparams is not None and not isinstance(hparams, Mapping):
+            raise ValueError(f"`hparams` should be a dict. Received: hparams={type(hparams).__name__}")
+        if not run_name or not isinstance(run_name, str):
+            raise ValueError(f"`run_name` should be a non-empty string. Received: run_name={run_name!r}")
+        self.log_dir = os.fspath(log_dir)
+        self.hparams = dict(hparams or {})
+        for name, value in self.hparams.items():
+            _hparam_value(str(name), value)  # refuse a bad value now, not after training
+        self.run_name = run_name
+        self.record = None
+        self._chief = False
+        self._last = None
+
+    def on_train_begin(self, logs=None):
+        self.record = {**_model_hparams(self.model), **self.hparams}
+        self._chief = is_chief(self.model.distribute_strategy)
+        self._last = None
+        if self._chief:
+            log_hparams(self.log_dir, self.record, run_name=self.run_name)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._last = (epoch, dict(logs or {}))
+
+    def on_train_end(self, logs=None):
+        if self._chief and self._last is not None:
+            epoch, values = self._last
+            metrics = {}
+            for name, value in values.items():
+                try:
+                    metrics[f"final/{name}"] = float(keras.ops.convert_to_numpy(value))
+                except (TypeError, ValueError):
+                    continue  # not a number (a callback's own log entry): not a metric
+            log_hparams(self.log_dir, metrics=metrics, step=epoch, run_name=self.run_name)

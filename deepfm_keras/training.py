@@ -88,13 +88,18 @@ def make_callbacks(
     early_stopping_patience: int | None = None,
     monitor: str = "val_loss",
     strategy: tf.distribute.Strategy | None = None,
+    field_importance: bool = False,
+    hparams: Mapping | None = None,
 ) -> list[keras.callbacks.Callback]:
     """The standard DeepFM training callbacks, each switched on by one option.
 
     Args:
-        log_dir: adds `keras.callbacks.TensorBoard(log_dir)` and a
+        log_dir: adds `keras.callbacks.TensorBoard(log_dir, write_graph=False)`
+            (Keras 3 writes a graph that TensorBoard's Graphs tab cannot
+            parse, "Malformed GraphDef": none is written) and a
             `ContributionLogger(log_dir, contribution_data)` (run
-            `contributions/`).
+            `contributions/`, with a custom-scalars layout: the parts'
+            weights on one chart, their shares on another).
         contribution_data: a fixed batch (dict of input arrays) for the
             contribution shares; see `ContributionLogger`.
         backup_dir: adds an `AtomicBackupAndRestore(backup_dir)`
@@ -121,15 +126,28 @@ def make_callbacks(
             workers write to a temporary directory (removed when training
             ends), and back up to
             `<backup_dir>_<task_type>_<task_id>`.
+        field_importance: adds a `FieldImportanceLogger(log_dir,
+            contribution_data)` (run `field_importance/`): per epoch, the
+            field x field FM interaction heatmap, the top pairs as text and
+            per-field scalars. Needs `contribution_data`.
+        hparams: adds an `HParamsLogger(log_dir, hparams)` (run `hparams/`):
+            one HParams session with the model's embedding size, hidden
+            units, dropout, optimizer and learning rate, updated with this
+            dict (e.g. `{"batch_size": 512}`; `{}` for the model's only),
+            and the last epoch's metrics. Add holdout metrics after
+            evaluation with `log_hparams(log_dir, metrics=...)`.
 
     Returns:
         The callbacks, `BackupAndRestore` first; pass them to `model.fit`.
 
     Raises:
         ValueError: for a non-positive `early_stopping_patience`, a
-            `best_model_path` not ending in `.keras`, or `contribution_data`
-            without `log_dir`.
+            `best_model_path` not ending in `.keras`, `contribution_data`
+            or `hparams` without `log_dir`, or `field_importance` without
+            `contribution_data`.
     """
+    from deepfm_keras.callbacks import FieldImportanceLogger, HParamsLogger
+
     if early_stopping_patience is not None and (
         isinstance(early_stopping_patience, bool)
         or not isinstance(early_stopping_patience, int)
@@ -145,6 +163,10 @@ def make_callbacks(
         )
     if contribution_data is not None and log_dir is None:
         raise ValueError("`contribution_data` needs a `log_dir` to write the contributions to.")
+    if hparams is not None and log_dir is None:
+        raise ValueError("`hparams` needs a `log_dir` to write the HParams record to.")
+    if field_importance and contribution_data is None:
+        raise ValueError("`field_importance=True` needs `contribution_data`, the batch it is measured on.")
 
     strategy = strategy or tf.distribute.get_strategy()
     chief = is_chief(strategy)
@@ -157,8 +179,12 @@ def make_callbacks(
     scratch = None if chief else tempfile.mkdtemp(prefix=f"deepfm_{_worker_suffix(strategy)}_")
     if log_dir is not None:
         log_dir = os.fspath(log_dir) if chief else os.path.join(scratch, "logs")
-        callbacks.append(keras.callbacks.TensorBoard(log_dir))
+        callbacks.append(keras.callbacks.TensorBoard(log_dir, write_graph=False))
         callbacks.append(ContributionLogger(log_dir, validation_data=contribution_data))
+        if field_importance:
+            callbacks.append(FieldImportanceLogger(log_dir, contribution_data))
+        if hparams is not None:
+            callbacks.append(HParamsLogger(log_dir, hparams))
     if best_model_path is not None:
         path = os.fspath(best_model_path) if chief else os.path.join(scratch, os.path.basename(best_model_path))
         callbacks.append(AtomicModelCheckpoint(path, monitor=monitor, save_best_only=True))

@@ -13,6 +13,8 @@ from deepfm_keras import (
     get_strategy,
     part_models,
 )
+from deepfm_keras.callbacks import FieldImportanceLogger, HParamsLogger, log_hparams
+from deepfm_keras.importance import field_importance
 from tests.workers.events import read_scalars
 
 PARTS = ("fm_1d", "fm_2d", "deep")
@@ -66,7 +68,12 @@ def trained(tmp_path_factory):
         batch_size=64,
         epochs=EPOCHS,
         verbose=0,
-        callbacks=[keras.callbacks.TensorBoard(str(log_dir)), logger],
+        callbacks=[
+            keras.callbacks.TensorBoard(str(log_dir), write_graph=False),
+            logger,
+            FieldImportanceLogger(log_dir, batch, top_pairs=2),
+            HParamsLogger(log_dir, {"batch_size": 64, "label": "test"}),
+        ],
     )
     return model, logger, log_dir, batch
 
@@ -221,3 +228,118 @@ def test_validation_data_with_an_extra_key_is_refused_when_training_begins(tmp_p
     logger = ContributionLogger(tmp_path, validation_data={**inputs, "a": inputs["x"]})
     with pytest.raises(ValueError, match=r"Unexpected key\(s\) \['a'\] in the validation_data of ContributionLogger"):
         model.fit(inputs, labels, verbose=0, callbacks=[logger])
+
+
+def read_events(run_dir):
+    """`{tag: (plugin name, [(step, value as NumPy), ...])}` of every tensor summary of a run."""
+    import tensorflow as tf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir), size_guidance={"tensors": 0})
+    acc.Reload()
+    return {
+        tag: (
+            acc.SummaryMetadata(tag).plugin_data.plugin_name,
+            [(e.step, tf.make_ndarray(e.tensor_proto)) for e in acc.Tensors(tag)],
+        )
+        for tag in acc.Tags()["tensors"]
+    }
+
+
+def read_layout(run_dir):
+    from tensorboard.plugins.custom_scalar import layout_pb2
+
+    plugin, [(step, content)] = read_events(run_dir)["custom_scalars__config__"]
+    assert plugin == "custom_scalars" and step == 0
+    return layout_pb2.Layout.FromString(content.item())
+
+
+def test_custom_scalars_layout_puts_the_parts_on_one_chart(trained):
+    _, _, log_dir, _ = trained
+    (category,) = read_layout(log_dir / "contributions").category
+    charts = {chart.title: list(chart.multiline.tag) for chart in category.chart}
+    assert category.title == "DeepFM parts"
+    assert charts == {
+        "combine weights c_part": ["^contribution/(fm_1d|fm_2d|deep)$"],
+        "scale-aware shares": ["^contribution_share/(fm_1d|fm_2d|deep)$"],
+        "std of each part's output": ["^contribution_std/(fm_1d|fm_2d|deep)$"],
+        "global bias b": ["^contribution/bias$"],
+    }
+    import re
+
+    tags = set(read_scalars(log_dir / "contributions"))
+    matched = {t for regexes in charts.values() for t in tags if any(re.search(r, t) for r in regexes)}
+    assert matched == tags  # every scalar is on exactly one chart
+    assert all(sum(bool(re.search(r[0], t)) for r in charts.values()) == 1 for t in tags)
+
+
+def test_field_importance_logger_writes_heatmap_text_and_scalars(trained):
+    model, _, log_dir, batch = trained
+    events = read_events(log_dir / "field_importance")
+    plugin, images = events["field_importance/interaction"]
+    assert plugin == "images" and [step for step, _ in images] == list(range(EPOCHS))
+    width, height, png = images[-1][1][:3]
+    assert int(width) > 50 and int(height) > 50 and png[:8] == b"\x89PNG\r\n\x1a\n"
+    plugin, texts = events["field_importance/summary"]
+    assert plugin == "text" and len(texts) == EPOCHS
+    importance = field_importance(model, batch)  # the model after the last epoch
+    (a, b, value), _ = importance.top_pairs(2)
+    text = texts[-1][1].item().decode()
+    assert f"| 1 | {a} | {b} | {value:.4g} |" in text and "| 3 |" not in text
+    scalars = read_scalars(log_dir / "field_importance")
+    assert len(scalars) == 2 * len(importance.fields)
+    for i, name in enumerate(importance.fields):
+        assert scalars[f"field_importance/first_order/{name}"][-1] == (
+            EPOCHS - 1,
+            pytest.approx(importance.first_order[i], rel=1e-5),
+        )
+        total = importance.interaction[i].sum()
+        assert scalars[f"field_importance/interaction/{name}"][-1][1] == pytest.approx(total, rel=1e-5)
+    assert {c.title for c in read_layout(log_dir / "field_importance").category} == {"DeepFM fields"}
+
+
+def test_hparams_logger_records_the_model_and_the_final_metrics(trained, tmp_path):
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    model, _, log_dir, _ = trained
+    plugin, [_] = read_events(log_dir / "hparams")["_hparams_/session_start_info"]  # one session
+    assert plugin == "hparams"
+    session = plugin_data_pb2.HParamsPluginData.FromString(
+        read_events_metadata(log_dir / "hparams", "_hparams_/session_start_info")
+    ).session_start_info
+    values = {k: v.WhichOneof("kind") and getattr(v, v.WhichOneof("kind")) for k, v in session.hparams.items()}
+    assert values == {
+        "embedding_dim": 4,
+        "hidden_units": "8",
+        "dropout": 0.0,
+        "optimizer": "Adam",
+        "learning_rate": pytest.approx(0.02),
+        "batch_size": 64,
+        "label": "test",
+    }
+    scalars = read_scalars(log_dir / "hparams")
+    assert set(scalars) == {"final/loss"}
+    history_loss = model.history.history["loss"][-1]
+    assert scalars["final/loss"] == [(EPOCHS - 1, pytest.approx(history_loss, rel=1e-6))]
+    log_hparams(tmp_path, metrics={"holdout/auc": 0.75})
+    assert read_scalars(tmp_path / "hparams") == {"holdout/auc": [(0, 0.75)]}
+    assert "_hparams_/session_start_info" not in read_events(tmp_path / "hparams")  # metrics only
+
+
+def read_events_metadata(run_dir, tag):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir))
+    acc.Reload()
+    return acc.SummaryMetadata(tag).plugin_data.content
+
+
+def test_importance_and_hparams_bad_arguments():
+    with pytest.raises(ValueError, match="`data` should be a dict"):
+        FieldImportanceLogger("logs", [np.zeros(3)])
+    with pytest.raises(ValueError, match="`top_pairs` should be a positive integer"):
+        FieldImportanceLogger("logs", {}, top_pairs=0)
+    with pytest.raises(ValueError, match="`hparams` should be a dict"):
+        HParamsLogger("logs", [("a", 1)])
+    with pytest.raises(ValueError, match="Hyperparameter 'f' should be a bool, number, string or sequence"):
+        HParamsLogger("logs", {"f": object()})
