@@ -1,81 +1,81 @@
-"""DeepFM (Guo et al., IJCAI 2017) for native Keras 3 on TensorFlow."""
+"""DeepFM (Guo et al., IJCAI 2017) for native Keras 3 on TensorFlow.
 
-from deepfm_keras import metrics, optimizers, precision, validation
-from deepfm_keras.callbacks import ContributionLogger
-from deepfm_keras.data import make_dataset
-from deepfm_keras.distribute import get_strategy, global_batch_size
-from deepfm_keras.encoding import (
-    BucketizedColumn,
-    CategoricalColumn,
-    FeatureEncoder,
-    MultiCategoricalColumn,
-    NumericColumn,
-    canonical_string,
-)
-from deepfm_keras.features import (
-    CategoricalFeature,
-    MultiCategoricalFeature,
-    NumericFeature,
-    feature_from_dict,
-    field_order,
-    spec_from_dicts,
-    spec_to_dicts,
-)
-from deepfm_keras.inference import batch_predict
-from deepfm_keras.io import save_model
-from deepfm_keras.model import (
-    DeepFMModel,
-    build_deep,
-    build_deepfm,
-    build_field_embeddings,
-    build_first_order,
-    build_inputs,
-    build_second_order,
-    combine_parts,
-    part_models,
-    part_names,
-)
-from deepfm_keras.serving import export_serving_model, load_model, predictions, request_to_frame, serving_request
-from deepfm_keras.version import __version__
+`import deepfm_keras` is cheap: it imports neither TensorFlow nor Keras, so
+`deepfm-keras --help` answers at once. The first name used from the package
+(`deepfm_keras.build_deepfm`, `from deepfm_keras import FeatureEncoder`, ...)
+imports all of it, which registers every Keras class of the package, so from
+then on plain `keras.saving.load_model(path)` finds them too.
+"""
 
-__all__ = [
-    "DeepFMModel",
-    "BucketizedColumn",
-    "CategoricalColumn",
-    "CategoricalFeature",
-    "ContributionLogger",
-    "FeatureEncoder",
-    "MultiCategoricalColumn",
-    "MultiCategoricalFeature",
-    "NumericColumn",
-    "NumericFeature",
-    "__version__",
-    "batch_predict",
-    "build_deep",
-    "build_deepfm",
-    "build_field_embeddings",
-    "build_first_order",
-    "build_inputs",
-    "build_second_order",
-    "canonical_string",
-    "combine_parts",
-    "export_serving_model",
-    "feature_from_dict",
-    "field_order",
-    "get_strategy",
-    "global_batch_size",
-    "load_model",
-    "make_dataset",
-    "metrics",
-    "optimizers",
-    "precision",
-    "validation",
-    "part_models",
-    "part_names",
-    "predictions",
-    "request_to_frame",
-    "save_model",
-    "serving_request",
-    "spec_from_dicts",
-    "spec_to_dicts",
-]
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+from deepfm_keras.version import __version__  # noqa: F401 (in __all__)
+
+# Public name -> the module defining it. Using any of them imports every module listed here.
+_EXPORTS = {
+    "ContributionLogger": "deepfm_keras.callbacks",
+    "make_dataset": "deepfm_keras.data",
+    "get_strategy": "deepfm_keras.distribute",
+    "global_batch_size": "deepfm_keras.distribute",
+    "BucketizedColumn": "deepfm_keras.encoding",
+    "CategoricalColumn": "deepfm_keras.encoding",
+    "FeatureEncoder": "deepfm_keras.encoding",
+    "MultiCategoricalColumn": "deepfm_keras.encoding",
+    "NumericColumn": "deepfm_keras.encoding",
+    "canonical_string": "deepfm_keras.encoding",
+    "CategoricalFeature": "deepfm_keras.features",
+    "MultiCategoricalFeature": "deepfm_keras.features",
+    "NumericFeature": "deepfm_keras.features",
+    "feature_from_dict": "deepfm_keras.features",
+    "field_order": "deepfm_keras.features",
+    "spec_from_dicts": "deepfm_keras.features",
+    "spec_to_dicts": "deepfm_keras.features",
+    "batch_predict": "deepfm_keras.inference",
+    "save_model": "deepfm_keras.io",
+    "DeepFMModel": "deepfm_keras.model",
+    "build_deep": "deepfm_keras.model",
+    "build_deepfm": "deepfm_keras.model",
+    "build_field_embeddings": "deepfm_keras.model",
+    "build_first_order": "deepfm_keras.model",
+    "build_inputs": "deepfm_keras.model",
+    "build_second_order": "deepfm_keras.model",
+    "combine_parts": "deepfm_keras.model",
+    "part_models": "deepfm_keras.model",
+    "part_names": "deepfm_keras.model",
+    "export_serving_model": "deepfm_keras.serving",
+    "load_model": "deepfm_keras.serving",
+    "predictions": "deepfm_keras.serving",
+    "request_to_frame": "deepfm_keras.serving",
+    "serving_request": "deepfm_keras.serving",
+}
+_SUBMODULES = ("metrics", "optimizers", "precision", "validation")
+_MODULES = (*dict.fromkeys(_EXPORTS.values()), *(f"deepfm_keras.{name}" for name in _SUBMODULES))
+
+__all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
+
+
+def _import_all() -> None:
+    """Imports every public module once: TensorFlow, Keras, and the registration of the package's Keras classes."""
+    for module in _MODULES:
+        importlib.import_module(module)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        _import_all()
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif not name.startswith("_") and importlib.util.find_spec(f"deepfm_keras.{name}") is not None:
+        # A submodule (`from deepfm_keras import validation` inside the package): that module only, so that
+        # modules importing each other never meet a half-imported package.
+        value = importlib.import_module(f"deepfm_keras.{name}")
+    else:
+        raise AttributeError(f"module 'deepfm_keras' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -313,8 +313,8 @@ def load_model(path: str | os.PathLike, **kwargs):
     """Loads a `.keras` model saved from a deepfm_keras model, in safe mode, with no `custom_objects`.
 
     `keras.saving.load_model` works too, but only in a process that has
-    imported `deepfm_keras` (that import registers the package's layers with
-    Keras); this function cannot be called without that import.
+    used a name of `deepfm_keras` (the first one imports the package, which
+    registers its Keras classes); this function does that itself.
 
     Args:
         path: the `.keras` file.
@@ -329,7 +329,7 @@ def load_model(path: str | os.PathLike, **kwargs):
     """
     import keras
 
-    import deepfm_keras.encoding.layers  # noqa: F401  (registers the encoding layers)
-    import deepfm_keras.layers  # noqa: F401  (registers the model's layers)
+    from deepfm_keras import _import_all
 
+    _import_all()  # registers every Keras class of the package (layers, encoding layers, optimizers, the model)
     return keras.saving.load_model(path, **kwargs)

@@ -1,0 +1,564 @@
+"""One training pipeline for every entry point: a `RunConfig` in, a trained, saved and exported model out.
+
+`run(config)` reads the data (CSV, Parquet, MovieLens, or streamed Criteo
+files), splits it with a seed (or takes the given validation / test files),
+fits the `FeatureEncoder` on the training rows only, builds and trains DeepFM
+under `get_strategy()` with early stopping on the validation rows, scores the
+holdout rows, and writes to `config.output.dir`:
+
+- `metrics.json`: holdout metrics (`deepfm_keras.metrics.holdout_metrics`), the
+  validation curve, the contribution weights, epochs, speed, rows, settings;
+- `model.keras`, `encoder.json`, TensorBoard logs in `logs/`;
+- `serving/1`: the TensorFlow Serving SavedModel taking raw columns, whose scores
+  of the first holdout rows are checked against the Keras model's
+  (`metrics["serving"]`).
+
+The command line (`deepfm-keras train`) and `examples/` are thin users of it.
+
+Example (a run on a few rows; `runs/...` is written):
+
+```python
+from deepfm_keras.config import config_from_dict
+from deepfm_keras.pipeline import run
+
+config = config_from_dict({
+    "data": {"format": "csv", "train": "clicks.csv", "label": "clicked", "group": "user_id"},
+    "features": {"categorical": ["user_id", "item_id"], "numeric": ["price"]},
+    "output": {"dir": "runs/clicks"},
+})
+metrics = run(config)
+```
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from deepfm_keras.config import ConfigError, FeaturesConfig, RunConfig
+
+
+class DataError(ValueError):
+    """Input data that cannot be trained on: a missing column, an unusable label, malformed files."""
+
+
+def split_rows(n: int, seed: int, holdout: float = 0.1, validation: float = 0.1):
+    """Seeded random split of `n` row positions into sorted (train, validation, holdout) index arrays.
+
+    `holdout` of the rows are the holdout part; `validation` of the rest is the
+    validation part; the remainder trains.
+
+    >>> train, val, test = split_rows(100, seed=0)
+    >>> len(train), len(val), len(test), len(set(train) | set(val) | set(test))
+    (81, 9, 10, 100)
+    """
+    order = np.random.default_rng(seed).permutation(n)
+    n_holdout = int(round(n * holdout))
+    rest, test = order[n_holdout:], order[:n_holdout]
+    n_val = int(round(len(rest) * validation))
+    return np.sort(rest[n_val:]), np.sort(rest[:n_val]), np.sort(test)
+
+
+def _train_timer():
+    import keras
+
+    class TrainTimer(keras.callbacks.Callback):
+        """Seconds spent in the training batches of each epoch (validation excluded)."""
+
+        def __init__(self):
+            super().__init__()
+            self.seconds = []
+            self._open = False
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start, self._open = time.perf_counter(), True
+
+        def _stop(self):
+            if self._open:
+                self.seconds.append(time.perf_counter() - self._start)
+                self._open = False
+
+        def on_test_begin(self, logs=None):
+            self._stop()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self._stop()
+
+    return TrainTimer()
+
+
+def make_optimizer(name: str, learning_rate: float):
+    """The optimizer of `training.optimizer`: row-sparse variants for the embedding tables.
+
+    `"lazy_adam"` -> `LazyAdam`, `"adam"` -> Keras' `Adam` (dense: every table row
+    each step), `"adagrad"` -> `SparseAdagrad`, `"sgd"` -> `SparseSGD`.
+    """
+    import keras
+
+    from deepfm_keras import optimizers
+
+    factories = {
+        "lazy_adam": optimizers.LazyAdam,
+        "adam": keras.optimizers.Adam,
+        "adagrad": optimizers.SparseAdagrad,
+        "sgd": optimizers.SparseSGD,
+    }
+    if name not in factories:
+        raise ConfigError(f"`training.optimizer` should be one of {list(factories)}. Received: {name!r}")
+    return factories[name](learning_rate)
+
+
+def task_objective(task: str):
+    """(loss, metric, monitor, mode) of a task: MSE / RMSE for regression, log loss / AUC for binary."""
+    import keras
+
+    if task == "regression":
+        return "mse", keras.metrics.RootMeanSquaredError(name="rmse"), "val_rmse", "min"
+    return "binary_crossentropy", keras.metrics.AUC(name="auc"), "val_auc", "max"
+
+
+def make_encoder(features: FeaturesConfig):
+    """The unfitted `FeatureEncoder` of a `[features]` section (option tables become column specs)."""
+    from deepfm_keras.encoding import (
+        BucketizedColumn,
+        CategoricalColumn,
+        FeatureEncoder,
+        MultiCategoricalColumn,
+        NumericColumn,
+    )
+
+    def columns(entries, cls, kind, **defaults):
+        out = []
+        for i, entry in enumerate(entries):
+            if isinstance(entry, str):
+                out.append(cls(entry, **defaults) if defaults else entry)
+                continue
+            try:
+                out.append(cls(**{**defaults, **entry}))
+            except TypeError as error:
+                raise ConfigError(f"`features.{kind}[{i}]` = {entry!r}: {error}") from None
+        return out
+
+    min_count = features.min_count
+    multi = features.multi_categorical
+    if isinstance(multi, Mapping):
+        multi = [MultiCategoricalColumn(col, sep, features.max_len, min_count) for col, sep in multi.items()]
+    elif multi:
+        multi = columns(
+            multi, MultiCategoricalColumn, "multi_categorical", min_count=min_count, max_len=features.max_len
+        )
+    return FeatureEncoder(
+        numeric=columns(features.numeric, NumericColumn, "numeric"),
+        categorical=[
+            *columns(features.categorical, CategoricalColumn, "categorical", min_count=min_count),
+            *columns(features.bucketized, BucketizedColumn, "bucketized"),
+        ],
+        multi_categorical=multi or None,
+        min_count=min_count,
+    )
+
+
+def read_table(paths: Sequence[str], fmt: str, *, separator: str = ",") -> pd.DataFrame:
+    """Reads CSV or Parquet file(s) into one DataFrame (rows in file order).
+
+    Raises:
+        DataError: naming a missing file, or a file with no row.
+    """
+    frames = []
+    for path in paths:
+        if not os.path.isfile(path):
+            raise DataError(f"Data file not found: {path}")
+        frame = pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path, sep=separator)
+        if frame.empty:
+            raise DataError(f"Data file {path} has no row.")
+        frames.append(frame)
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def labels_of(frame: pd.DataFrame, config: RunConfig, what: str) -> np.ndarray:
+    """The float32 label column of `frame`, thresholded for a binary task when `data.binary_threshold` is set."""
+    name = config.data.label
+    if name not in frame.columns:
+        raise DataError(f"The {what} rows have no label column {name!r}. Columns: {list(frame.columns)}")
+    values = pd.to_numeric(frame[name], errors="coerce").to_numpy("float64")
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise DataError(
+            f"Label column {name!r} of the {what} rows has {bad.size} missing or non-numeric value(s); "
+            f"first at row {int(bad[0])}: {frame[name].iloc[int(bad[0])]!r}"
+        )
+    if config.model.task == "binary" and config.data.binary_threshold is not None:
+        values = (values >= config.data.binary_threshold).astype("float64")
+    return values.astype("float32")
+
+
+def _write_json(path: Path, value) -> None:
+    from deepfm_keras.io import atomic_write
+
+    with atomic_write(path) as f:
+        json.dump(value, f, indent=2)
+        f.write("\n")
+
+
+def _hparams(config: RunConfig) -> dict:
+    """The run's settings as flat scalars for TensorBoard's HParams tab."""
+    m, t = config.model, config.training
+    return {
+        "embedding_dim": m.embedding_dim,
+        "hidden_units": ",".join(map(str, m.hidden_units)),
+        "dropout": m.dropout,
+        "embedding_l2": m.embedding_l2,
+        "optimizer": t.optimizer,
+        "learning_rate": t.learning_rate,
+        "batch_size": t.batch_size,
+        "task": m.task,
+    }
+
+
+def serving_check(model, encoder, rows: pd.DataFrame, path: str) -> dict:
+    """Exports the serving SavedModel to `path` and compares its scores of `rows` with the Keras model's."""
+    import tensorflow as tf
+
+    from deepfm_keras.serving import export_serving_model, serving_request
+
+    export_serving_model(model, encoder, path)
+    signature = tf.saved_model.load(path).signatures["serving_default"]
+    request = serving_request(rows, encoder)
+    served = signature(**{k: tf.constant(v) for k, v in request.items()})["prediction"].numpy().reshape(-1)
+    expected = model.predict_on_batch(encoder.transform(rows)).reshape(-1)
+    return {
+        "path": path,
+        "rows_checked": int(served.size),
+        "max_abs_diff_vs_keras": float(np.abs(served - expected).max()),
+    }
+
+
+def _load_frames(config: RunConfig, frame: pd.DataFrame | None):
+    """(train, validation, holdout) DataFrames: given files, or a seeded split of the training rows."""
+    data = config.data
+    if frame is None:
+        if data.format == "movielens":
+            from deepfm_keras.datasets.movielens import load_movielens
+
+            frame = load_movielens(data.variant, data.train[0] if data.train else None)
+        else:
+            frame = read_table(data.train, data.format, separator=data.separator)
+    val = read_table(data.validation, data.format, separator=data.separator) if data.validation else None
+    test = read_table(data.test, data.format, separator=data.separator) if data.test else None
+    seed = data.split_seed
+    if test is None and val is None:
+        tr, va, te = split_rows(len(frame), seed, data.holdout_fraction, data.validation_fraction)
+        return frame.iloc[tr], frame.iloc[va], frame.iloc[te]
+    if test is None:
+        rest, te, _ = split_rows(len(frame), seed, data.holdout_fraction, 0.0)
+        return frame.iloc[rest], val, frame.iloc[te]
+    if val is None:
+        tr, va, _ = split_rows(len(frame), seed, 0.0, data.validation_fraction)
+        return frame.iloc[tr], frame.iloc[va], test
+    return frame, val, test
+
+
+def run(
+    config: RunConfig,
+    *,
+    frame: pd.DataFrame | None = None,
+    verbose: str | int = "auto",
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Trains, evaluates, saves and exports one DeepFM model as `config` says.
+
+    Args:
+        config: the `RunConfig` (`deepfm_keras.config.load_config`).
+        frame: the rows, already loaded (what `examples/movielens.py` passes
+            after adding its own columns); None reads `config.data.train`.
+        verbose: Keras' `verbose` for `fit`: `"auto"` draws a progress bar on a
+            terminal and writes one line per epoch to a log file.
+        log: where the summary lines go.
+
+    Returns:
+        The metrics written to `metrics.json`.
+
+    Raises:
+        ConfigError: for settings that cannot work with this data.
+        DataError: for a missing column, an unusable label or malformed files.
+    """
+    if config.data.format == "criteo":
+        return _run_criteo(config, verbose=verbose, log=log)
+    import keras
+
+    from deepfm_keras.distribute import get_strategy, is_chief
+    from deepfm_keras.io import save_model
+    from deepfm_keras.metrics import holdout_metrics
+    from deepfm_keras.model import build_deepfm
+    from deepfm_keras.training import fit, make_callbacks
+
+    started = time.perf_counter()
+    train_cfg, model_cfg = config.training, config.model
+    keras.utils.set_random_seed(train_cfg.seed)
+    out = Path(config.output.dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    train_df, val_df, test_df = _load_frames(config, frame)
+    y_train, y_val, y_test = (labels_of(f, config, w) for f, w in ((train_df, "training"), (val_df, "validation"),
+                                                                   (test_df, "holdout")))  # fmt: skip
+    if model_cfg.task == "binary":
+        for y, what in ((y_train, "training"), (y_val, "validation"), (y_test, "holdout")):
+            odd = y[(y != 0) & (y != 1)]
+            if odd.size:
+                raise DataError(
+                    f"A binary task needs 0/1 labels; the {what} rows of {config.data.label!r} hold {odd[0]!r}. "
+                    "Set data.binary_threshold (label >= threshold is 1) or model.task = 'regression'."
+                )
+    group = config.data.group
+    if group is not None and group not in test_df.columns:
+        raise DataError(f"`data.group` names column {group!r}, which the holdout rows lack.")
+
+    encoder = make_encoder(config.features)
+    x_train = encoder.fit_transform(train_df)
+    x_val, x_test = encoder.transform(val_df), encoder.transform(test_df)
+
+    from deepfm_keras.data import make_dataset
+
+    strategy = get_strategy()
+    loss, metric, monitor, mode = task_objective(model_cfg.task)
+    with strategy.scope():
+        model = build_deepfm(
+            encoder.feature_spec,
+            embedding_dim=model_cfg.embedding_dim,
+            hidden_units=model_cfg.hidden_units,
+            dropout=model_cfg.dropout,
+            embedding_l2=model_cfg.embedding_l2,
+            task=model_cfg.task,
+        )
+        model.compile(optimizer=make_optimizer(train_cfg.optimizer, train_cfg.learning_rate), loss=loss,
+                      metrics=[metric])  # fmt: skip
+
+    train_ds = make_dataset(x_train, y_train, batch_size=train_cfg.batch_size, seed=train_cfg.seed)
+    val_ds = make_dataset(x_val, y_val, batch_size=max(8192, train_cfg.batch_size), shuffle=False)
+    callbacks = make_callbacks(
+        log_dir=out / "logs" if config.output.tensorboard else None,
+        contribution_data={k: v[:2048] for k, v in x_val.items()} if config.output.tensorboard else None,
+        early_stopping_patience=train_cfg.patience or None,
+        monitor=monitor,
+        strategy=strategy,
+    )
+    timer = _train_timer()
+    callbacks.append(timer)
+    if train_cfg.lr_decay < 1:
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor, factor=train_cfg.lr_decay, patience=train_cfg.lr_patience, cooldown=1, mode=mode, min_lr=1e-5
+            )
+        )
+    history = fit(model, train_ds, validation_data=val_ds, epochs=train_cfg.epochs, callbacks=callbacks,
+                  strategy=strategy, verbose=verbose)  # fmt: skip
+
+    pred = model.predict(make_dataset(x_test, batch_size=8192, shuffle=False), verbose=0).reshape(-1)
+    epochs_run = len(history.history["loss"])
+    val_curve = [float(v) for v in history.history[monitor]]
+    best = int(np.argmin(val_curve) if mode == "min" else np.argmax(val_curve))
+    train_seconds = float(sum(timer.seconds))
+    groups = test_df[group].to_numpy() if group is not None and model_cfg.task == "binary" else None
+    from deepfm_keras.callbacks import ContributionLogger
+
+    logger = next((c for c in callbacks if isinstance(c, ContributionLogger)), None)
+    if logger is None:
+        logger = ContributionLogger(out / "logs", validation_data={k: v[:2048] for k, v in x_val.items()})
+        logger.set_model(model)
+    metrics = {
+        "task": model_cfg.task,
+        "holdout": holdout_metrics(model_cfg.task, y_test, pred, groups=groups),
+        "validation": {monitor.removeprefix("val_"): val_curve[best], "curve": val_curve},
+        **logger.contributions(),
+        "epochs_run": epochs_run,
+        "best_epoch": best + 1,
+        "train_examples_per_sec": len(y_train) * epochs_run / train_seconds if train_seconds else None,
+        "train_seconds": train_seconds,
+        "rows": {"train": len(train_df), "validation": len(val_df), "holdout": len(test_df)},
+        "replicas": strategy.num_replicas_in_sync,
+        "settings": config.to_dict(),
+    }
+    if is_chief(strategy):  # under multi-worker training only the chief writes the shared outputs
+        save_model(model, out / "model.keras")
+        encoder.save(out / "encoder.json")
+        if config.output.export:
+            metrics["serving"] = serving_check(model, encoder, test_df.iloc[:256], os.fspath(out / "serving" / "1"))
+        metrics["wall_seconds"] = time.perf_counter() - started
+        _log_hparams(config, out, metrics)
+        _write_json(out / "metrics.json", metrics)
+
+    holdout = ", ".join(f"{k} {v:.4f}" for k, v in metrics["holdout"].items())
+    parts = ", ".join(f"{k} {v:+.3f}" for k, v in metrics["contribution"].items())
+    speed = metrics["train_examples_per_sec"] or 0.0
+    log(
+        f"holdout {holdout} ({len(test_df):,} rows)\n"
+        f"epochs run {epochs_run} (best {best + 1}), {speed:,.0f} training examples/s "
+        f"on {strategy.num_replicas_in_sync} replica(s), wall {time.perf_counter() - started:.0f} s\n"
+        f"contribution weights: {parts}\n"
+        f"outputs in {out}/: metrics.json, model.keras, encoder.json"
+        + (", serving/1" if config.output.export else "")
+        + (", logs/" if config.output.tensorboard else "")
+    )
+    return metrics
+
+
+def _log_hparams(config: RunConfig, out: Path, metrics: dict) -> None:
+    """Records the run's settings and final metrics for TensorBoard's HParams tab (when TensorBoard logs are on)."""
+    if not config.output.tensorboard:
+        return
+    try:
+        from deepfm_keras.callbacks import log_hparams
+    except ImportError:  # an older package without the HParams record
+        return
+    final = {f"holdout_{k}": float(v) for k, v in metrics["holdout"].items()}
+    final["epochs_run"] = float(metrics["epochs_run"])
+    log_hparams(out / "logs", _hparams(config), final)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Criteo: streamed files, never loaded whole.
+
+
+def _check_part(reader, files, part: str, max_fraction: float) -> dict:
+    """Fails with the first malformed lines when a part is unusable; returns its counts."""
+    from deepfm_keras.datasets import criteo
+
+    read, bad = reader.rows_read, reader.malformed_rows
+    if bad and (read == bad or bad > max_fraction * read):
+        report = criteo.validate_files(files, max_examples=5)
+        reason = "no usable line" if read == bad else f"{bad} of {read} lines malformed (limit {max_fraction:.2%})"
+        raise DataError(f"{part} files: {reason}. First malformed lines:\n  " + "\n  ".join(report.examples))
+    if read == 0:
+        raise DataError(f"{part} files are empty: {list(files)}")
+    return {"rows_read": read, "malformed_rows": bad}
+
+
+def _criteo_counter(reader, files, max_fraction):
+    import keras
+
+    class CountPerEpoch(keras.callbacks.Callback):
+        """Resets the reader's counters at each epoch (so they describe one full pass) and checks them."""
+
+        def __init__(self):
+            super().__init__()
+            self.counts = None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            reader.reset_counts()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.counts = _check_part(reader, files, "training", max_fraction)
+
+    return CountPerEpoch()
+
+
+def _criteo_serving_check(model, encoder, test_files, path: str, rows: int = 256) -> dict:
+    import tensorflow as tf
+
+    from deepfm_keras.datasets import criteo
+    from deepfm_keras.serving import export_serving_model
+
+    export_serving_model(model, encoder, path)
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    raw, _ = next(iter(criteo.CriteoReader(encoder=encoder).raw_dataset(test_files, batch_size=rows)))
+    served = serve(**raw)["prediction"].numpy()
+    expected = model.predict_on_batch(encoder.encode(raw))[:, 0]
+    return {
+        "path": path,
+        "rows_checked": int(served.size),
+        "max_abs_diff_vs_keras": float(np.abs(served - expected).max()),
+    }
+
+
+def _run_criteo(config: RunConfig, *, verbose, log) -> dict:
+    import warnings
+
+    import keras
+
+    from deepfm_keras.datasets import criteo
+    from deepfm_keras.io import save_model
+    from deepfm_keras.metrics import auc, logloss
+    from deepfm_keras.model import build_deepfm
+
+    data, feats, train_cfg, model_cfg = config.data, config.features, config.training, config.model
+    out = Path(config.output.dir)
+    keras.utils.set_random_seed(train_cfg.seed)
+    for f in (*data.train, *data.test):
+        if not os.path.isfile(f):
+            raise DataError(f"Data file not found: {f}")
+    if feats.criteo_min_count:
+        encoder = criteo.fit_encoder(
+            list(data.train), min_count=feats.criteo_min_count, max_size=feats.criteo_max_size, progress=verbose != 0
+        )
+    else:
+        encoder = criteo.make_encoder(num_buckets=feats.criteo_num_buckets)
+    reader = criteo.CriteoReader(encoder=encoder)
+    model = build_deepfm(
+        reader.feature_spec,
+        embedding_dim=model_cfg.embedding_dim,
+        hidden_units=model_cfg.hidden_units,
+        dropout=model_cfg.dropout,
+        embedding_l2=model_cfg.embedding_l2,
+    )
+    model.compile(optimizer=make_optimizer(train_cfg.optimizer, train_cfg.learning_rate), loss="binary_crossentropy",
+                  metrics=[keras.metrics.AUC(name="auc")])  # fmt: skip
+    train = reader.dataset(list(data.train), batch_size=train_cfg.batch_size, shuffle_buffer=train_cfg.shuffle_buffer,
+                           seed=train_cfg.seed)  # fmt: skip
+    for _ in train.take(1):
+        break
+    else:  # not a single usable line: fail before fit, naming the first bad lines
+        _check_part(reader, data.train, "training", data.max_malformed_fraction)
+    counter = _criteo_counter(reader, data.train, data.max_malformed_fraction)
+    # A streamed dataset has no known length, so Keras warns at the end of the first epoch that it "ran out of
+    # data": that is the normal end of one pass here.
+    warnings.filterwarnings("ignore", message="Your input ran out of data", category=UserWarning)
+    start = time.perf_counter()
+    history = model.fit(train, epochs=train_cfg.epochs, callbacks=[counter], shuffle=False, verbose=verbose)
+    train_seconds = time.perf_counter() - start
+    train_counts = counter.counts
+
+    test_reader = criteo.CriteoReader(encoder=encoder)
+    labels, scores = [], []
+    for features, y in test_reader.dataset(list(data.test), batch_size=train_cfg.batch_size):
+        labels.append(y.numpy())
+        scores.append(model.predict_on_batch(features))
+    test_counts = _check_part(test_reader, data.test, "test", data.max_malformed_fraction)
+    labels, scores = np.concatenate(labels), np.concatenate(scores)
+
+    epochs = len(history.history["loss"])
+    metrics = {
+        "auc": auc(labels, scores),
+        "logloss": logloss(labels, scores),
+        "rows_read": train_counts["rows_read"] + test_counts["rows_read"],
+        "malformed_rows": train_counts["malformed_rows"] + test_counts["malformed_rows"],
+        "train": train_counts,
+        "test": test_counts,
+        "test_positive_rate": float(np.mean(labels)),
+        "epochs": epochs,
+        "train_examples_per_sec": (train_counts["rows_read"] - train_counts["malformed_rows"]) * epochs / train_seconds,
+        "categorical_ids": (
+            f"vocabulary min_count={feats.criteo_min_count}"
+            if feats.criteo_min_count
+            else f"hash {feats.criteo_num_buckets}"
+        ),  # fmt: skip
+        "settings": config.to_dict(),
+    }
+    metrics["holdout"] = {"auc": metrics["auc"], "logloss": metrics["logloss"]}
+    out.mkdir(parents=True, exist_ok=True)
+    save_model(model, out / "model.keras")
+    encoder.save(out / "encoder.json")
+    if config.output.export:
+        metrics["serving"] = _criteo_serving_check(model, encoder, list(data.test), os.fspath(out / "serving" / "1"))
+    _write_json(out / "metrics.json", metrics)
+    served = f"  served = Keras to {metrics['serving']['max_abs_diff_vs_keras']:.1e}" if "serving" in metrics else ""
+    log(
+        f"test AUC {metrics['auc']:.4f}  logloss {metrics['logloss']:.4f}  "
+        f"lines read {metrics['rows_read']} (malformed {metrics['malformed_rows']}){served}  -> {out}"
+    )
+    return metrics
