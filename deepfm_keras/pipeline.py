@@ -372,6 +372,7 @@ def run(
         logger = ContributionLogger(out / "logs", validation_data={k: v[:2048] for k, v in x_val.items()})
         logger.set_model(model)
     metrics = {
+        **({"variant": config.data.variant} if config.data.format == "movielens" else {}),
         "task": model_cfg.task,
         "holdout": holdout_metrics(model_cfg.task, y_test, pred, groups=groups),
         "validation": {monitor.removeprefix("val_"): val_curve[best], "curve": val_curve},

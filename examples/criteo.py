@@ -30,7 +30,9 @@ python examples/criteo.py --train criteo_kaggle_8k_train.txt criteo_kaggle_8k_de
     --test criteo_kaggle_8k_test.txt --output-dir /tmp/criteo
 ```
 
-The model trains with `LazyAdam` (table updates that touch only the rows of a
+The run is `deepfm_keras.pipeline.run` (what `deepfm-keras train` runs for a
+config with `data.format = "criteo"`); this script only maps its options onto a
+`RunConfig`. The model trains with `LazyAdam` (table updates that touch only the rows of a
 batch, the optimizer that scales to 10^6+ ids per field; with the default
 10,000 buckets the tables are small enough that `embedding_l2` applies to the
 whole table, so every row is updated). Measured on that sample, 2026-11-29
@@ -42,144 +44,15 @@ row-sparse training gave 0.7202 / 0.4726 on the same machine.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import time
-import warnings
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from deepfm_keras import build_deepfm, export_serving_model, save_model  # noqa: E402
-from deepfm_keras.datasets import criteo  # noqa: E402
-from deepfm_keras.metrics import auc, logloss  # noqa: E402
-from deepfm_keras.optimizers import LazyAdam  # noqa: E402
-
-
-class CriteoDataError(ValueError):
-    """Input files that cannot be trained or evaluated on."""
-
-
-def check_part(reader: criteo.CriteoReader, files: list[str], part: str, max_fraction: float) -> dict:
-    """Fails with the first malformed lines when a part is unusable; returns its counts."""
-    read, bad = reader.rows_read, reader.malformed_rows
-    if bad and (read == bad or bad > max_fraction * read):
-        report = criteo.validate_files(files, max_examples=5)
-        reason = "no usable line" if read == bad else f"{bad} of {read} lines malformed (limit {max_fraction:.2%})"
-        raise CriteoDataError(f"{part} files: {reason}. First malformed lines:\n  " + "\n  ".join(report.examples))
-    if read == 0:
-        raise CriteoDataError(f"{part} files are empty: {files}")
-    return {"rows_read": read, "malformed_rows": bad}
-
-
-class _CountPerEpoch(keras.callbacks.Callback):
-    """Resets the reader's counters at each epoch (so they describe one full pass) and checks them."""
-
-    def __init__(self, reader, files, max_fraction):
-        super().__init__()
-        self.reader, self.files, self.max_fraction = reader, files, max_fraction
-        self.counts = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.reader.reset_counts()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.counts = check_part(self.reader, self.files, "training", self.max_fraction)
-
-
-def export_and_check(model, encoder, test_files: list[str], path: str, rows: int = 256) -> dict:
-    """Exports the serving SavedModel and compares its scores of the first test lines with the Keras model's."""
-    import tensorflow as tf
-
-    export_serving_model(model, encoder, path)
-    serve = tf.saved_model.load(path).signatures["serving_default"]
-    raw, _ = next(iter(criteo.CriteoReader(encoder=encoder).raw_dataset(test_files, batch_size=rows)))
-    served = serve(**raw)["prediction"].numpy()
-    expected = model.predict_on_batch(encoder.encode(raw))[:, 0]
-    return {
-        "path": path,
-        "rows_checked": int(served.size),
-        "max_abs_diff_vs_keras": float(np.abs(served - expected).max()),
-    }
-
-
-def run(args) -> dict:
-    keras.utils.set_random_seed(args.seed)
-    if args.min_count:
-        encoder = criteo.fit_encoder(
-            args.train, min_count=args.min_count, max_size=args.max_size, progress=not args.quiet
-        )
-    else:
-        encoder = criteo.make_encoder(num_buckets=args.num_buckets)
-    reader = criteo.CriteoReader(encoder=encoder)
-    model = build_deepfm(
-        reader.feature_spec,
-        embedding_dim=args.embedding_dim,
-        hidden_units=tuple(args.hidden_units),
-        dropout=args.dropout,
-        embedding_l2=args.embedding_l2,
-    )
-    model.compile(
-        # LazyAdam: Adam whose embedding-table updates touch only the rows of the batch (a step costs the same
-        # with 10^3 or 10^6 ids per field).
-        optimizer=LazyAdam(args.learning_rate),
-        loss="binary_crossentropy",
-        metrics=[keras.metrics.AUC(name="auc")],
-    )
-    train = reader.dataset(args.train, batch_size=args.batch_size, shuffle_buffer=args.shuffle_buffer, seed=args.seed)
-    for _ in train.take(1):
-        break
-    else:  # not a single usable line: fail before fit, naming the first bad lines
-        check_part(reader, args.train, "training", args.max_malformed_fraction)
-    counter = _CountPerEpoch(reader, args.train, args.max_malformed_fraction)
-    # A streamed dataset has no known length, so Keras warns at the end of the first epoch that it "ran out of
-    # data": that is the normal end of one pass here.
-    warnings.filterwarnings("ignore", message="Your input ran out of data", category=UserWarning)
-    start = time.perf_counter()
-    history = model.fit(train, epochs=args.epochs, callbacks=[counter], shuffle=False, verbose=0 if args.quiet else 2)
-    train_seconds = time.perf_counter() - start
-    train_counts = counter.counts
-
-    test_reader = criteo.CriteoReader(encoder=encoder)
-    labels, scores = [], []
-    for features, y in test_reader.dataset(args.test, batch_size=args.batch_size):
-        labels.append(y.numpy())
-        scores.append(model.predict_on_batch(features))
-    test_counts = check_part(test_reader, args.test, "test", args.max_malformed_fraction)
-    labels, scores = np.concatenate(labels), np.concatenate(scores)
-
-    epochs = len(history.history["loss"])
-    metrics = {
-        "auc": auc(labels, scores),
-        "logloss": logloss(labels, scores),
-        "rows_read": train_counts["rows_read"] + test_counts["rows_read"],
-        "malformed_rows": train_counts["malformed_rows"] + test_counts["malformed_rows"],
-        "train": train_counts,
-        "test": test_counts,
-        "test_positive_rate": float(np.mean(labels)),
-        "epochs": epochs,
-        "train_examples_per_sec": (train_counts["rows_read"] - train_counts["malformed_rows"]) * epochs / train_seconds,
-        "categorical_ids": f"vocabulary min_count={args.min_count}" if args.min_count else f"hash {args.num_buckets}",
-    }
-    os.makedirs(args.output_dir, exist_ok=True)
-    save_model(model, os.path.join(args.output_dir, "model.keras"))
-    encoder.save(os.path.join(args.output_dir, "encoder.json"))
-    metrics["serving"] = export_and_check(model, encoder, args.test, os.path.join(args.output_dir, "serving", "1"))
-    with open(os.path.join(args.output_dir, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=2)
-    print(
-        f"test AUC {metrics['auc']:.4f}  logloss {metrics['logloss']:.4f}  "
-        f"lines read {metrics['rows_read']} (malformed {metrics['malformed_rows']})  served = Keras to "
-        f"{metrics['serving']['max_abs_diff_vs_keras']:.1e}  -> {args.output_dir}"
-    )
-    return metrics
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    """The settings; nothing heavy is imported before they are parsed, so `--help` answers at once."""
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--train", nargs="+", required=True, help="training files (Criteo TSV, plain or .gz)")
     p.add_argument("--test", nargs="+", required=True, help="test files, evaluated after training")
     p.add_argument("--output-dir", default="criteo_output")
@@ -198,26 +71,71 @@ def parse_args(argv=None):
     p.add_argument("--shuffle-buffer", type=int, default=16, help="in batches")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--max-malformed-fraction", type=float, default=0.01)
+    p.add_argument("--no-export", action="store_true", help="skip the TensorFlow Serving export")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
-    for name in ("epochs", "batch_size", "num_buckets", "embedding_dim"):
+    for name in ("epochs", "batch_size", "num_buckets", "embedding_dim", "shuffle_buffer"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} should be positive, got {getattr(args, name)}")
     if args.max_size is not None and args.max_size < 1:
         p.error(f"--max-size should be positive, got {args.max_size}")
     if args.min_count < 0 or not 0 <= args.max_malformed_fraction <= 1:
         p.error("--min-count should be >= 0 and --max-malformed-fraction in [0, 1]")
+    if any(u < 1 for u in args.hidden_units) or not 0 <= args.dropout < 1 or args.learning_rate <= 0:
+        p.error("--hidden-units should be positive, --dropout in [0, 1) and --learning-rate > 0")
     for f in args.train + args.test:
         if not os.path.isfile(f):
             p.error(f"file not found: {f}")
     return args
 
 
+def run_config(args):
+    """The `RunConfig` of these settings (what `deepfm-keras train` reads from a file)."""
+    from deepfm_keras.config import config_from_dict
+
+    return config_from_dict(
+        {
+            "data": {
+                "format": "criteo",
+                "train": args.train,
+                "test": args.test,
+                "max_malformed_fraction": args.max_malformed_fraction,
+            },
+            "features": {
+                "criteo_num_buckets": args.num_buckets,
+                "criteo_min_count": args.min_count,
+                "criteo_max_size": args.max_size,
+            },
+            "model": {
+                "task": "binary",
+                "embedding_dim": args.embedding_dim,
+                "hidden_units": args.hidden_units,
+                "dropout": args.dropout,
+                "embedding_l2": args.embedding_l2,
+            },
+            "training": {
+                "epochs": args.epochs,
+                "batch_size": args.batch_size,
+                "optimizer": "lazy_adam",
+                "learning_rate": args.learning_rate,
+                "shuffle_buffer": args.shuffle_buffer,
+                "seed": args.seed,
+            },
+            "output": {"dir": args.output_dir, "export": not args.no_export, "tensorboard": False},
+        }
+    )
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from deepfm_keras.cli import quiet_start_up
+
+    quiet_start_up()  # TensorFlow's start-up notices off, before it is imported
+    from deepfm_keras.pipeline import DataError, run
+
     try:
-        run(args)
-    except CriteoDataError as e:
+        run(run_config(args), verbose=0 if args.quiet else "auto")
+    except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
