@@ -347,6 +347,8 @@ def run(
         early_stopping_patience=train_cfg.patience or None,
         monitor=monitor,
         strategy=strategy,
+        field_importance=config.output.tensorboard,  # per-field first-order and FM interaction strength
+        hparams=_hparams(config) if config.output.tensorboard else None,  # one HParams session per run
     )
     timer = _train_timer()
     callbacks.append(timer)
@@ -410,16 +412,13 @@ def run(
 
 
 def _log_hparams(config: RunConfig, out: Path, metrics: dict) -> None:
-    """Records the run's settings and final metrics for TensorBoard's HParams tab (when TensorBoard logs are on)."""
+    """Adds the holdout metrics to the run's HParams session (written by `HParamsLogger` during training)."""
     if not config.output.tensorboard:
         return
-    try:
-        from deepfm_keras.callbacks import log_hparams
-    except ImportError:  # an older package without the HParams record
-        return
-    final = {f"holdout_{k}": float(v) for k, v in metrics["holdout"].items()}
-    final["epochs_run"] = float(metrics["epochs_run"])
-    log_hparams(out / "logs", _hparams(config), final)
+    from deepfm_keras.callbacks import log_hparams
+
+    final = {f"holdout/{k}": float(v) for k, v in metrics["holdout"].items() if np.isfinite(v)}
+    log_hparams(out / "logs", None, final)
 
 
 # ---------------------------------------------------------------------------------------------------------------

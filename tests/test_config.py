@@ -1,0 +1,104 @@
+"""Run configurations: every key checked with its dotted name, TOML and JSON, overrides, relative paths."""
+
+import json
+
+import pytest
+
+from deepfm_keras.config import ConfigError, config_from_dict, load_config, parse_override
+
+BASE = {"data": {"format": "csv", "train": "t.csv", "label": "y"}, "features": {"categorical": ["u"]}}
+
+
+def with_(section, **values):
+    raw = json.loads(json.dumps(BASE))
+    raw.setdefault(section, {}).update(values)
+    return raw
+
+
+def test_defaults_and_values_pass_through():
+    config = config_from_dict(with_("model", hidden_units=[32, 16], dropout=0.25))
+    assert config.model.hidden_units == (32, 16) and config.model.dropout == 0.25
+    assert config.training.optimizer == "lazy_adam" and config.data.train == ("t.csv",)
+    assert config.to_dict()["model"]["hidden_units"] == [32, 16]
+
+
+@pytest.mark.parametrize(
+    ("section", "values", "message"),
+    [
+        ("model", {"dropout": 1.5}, "model.dropout=1.5"),
+        ("model", {"dropout": "0.3"}, "model.dropout='0.3'"),
+        ("model", {"task": "multiclass"}, "one of ['binary', 'regression']"),
+        ("model", {"hidden_units": [64, 0]}, "model.hidden_units[1]=0"),
+        ("model", {"embedding_dim": True}, "model.embedding_dim=True"),
+        ("training", {"epochs": 0}, "training.epochs=0"),
+        ("training", {"learning_rate": 0}, "training.learning_rate=0.0"),
+        ("training", {"learning_rate": float("nan")}, "training.learning_rate=nan"),
+        ("training", {"optimizer": "adamw"}, "training.optimizer='adamw'"),
+        ("training", {"lr_decay": 0}, "training.lr_decay=0.0"),
+        ("training", {"epoch": 3}, "Unknown key(s) ['epoch'] in [training]"),
+        ("data", {"format": "xlsx"}, "data.format='xlsx'"),
+        ("data", {"holdout_fraction": 0.95}, "data.holdout_fraction=0.95"),
+        ("data", {"train": 3}, "data.train=3"),
+        ("features", {"categorical": "u"}, "features.categorical='u'"),
+        ("features", {"categorical": [{"num_bins": 10}]}, "features.categorical[0].name=None"),
+        ("features", {"multi_categorical": {"genres": ""}}, "features.multi_categorical.genres=''"),
+        ("output", {"export": "yes"}, "output.export='yes'"),
+    ],
+)
+def test_bad_values_are_refused_with_their_name(section, values, message):
+    with pytest.raises(ConfigError) as error:
+        config_from_dict(with_(section, **values))
+    assert message in str(error.value)
+
+
+def test_runs_that_cannot_work_are_refused():
+    with pytest.raises(ConfigError, match="Unknown section"):
+        config_from_dict({**BASE, "modle": {}})
+    with pytest.raises(ConfigError, match="no \\[data\\] section"):
+        config_from_dict({"features": {"categorical": ["u"]}})
+    with pytest.raises(ConfigError, match="names no column"):
+        config_from_dict({"data": BASE["data"]})
+    with pytest.raises(ConfigError, match="data.label"):
+        config_from_dict({"data": {"train": "t.csv"}, "features": {"categorical": ["u"]}})
+    with pytest.raises(ConfigError, match="Criteo test file"):
+        config_from_dict({"data": {"format": "criteo", "train": "a.txt"}})
+    with pytest.raises(ConfigError, match="leave training rows"):
+        config_from_dict(with_("data", holdout_fraction=0.5, validation_fraction=0.5))
+
+
+def test_toml_file_with_relative_paths_and_overrides(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text(
+        '[data]\ntrain = "clicks.csv"\nlabel = "clicked"\n[features]\ncategorical = ["u", { name = "ad", num_bins = 64 }]\n'
+        '[output]\ndir = "out"\n'
+    )
+    config = load_config(path, {"training.epochs": 2, "model.hidden_units": [8]})
+    assert config.data.train == (str(tmp_path / "clicks.csv"),) and config.output.dir == str(tmp_path / "out")
+    assert config.features.categorical == ("u", {"name": "ad", "num_bins": 64})
+    assert config.training.epochs == 2 and config.model.hidden_units == (8,)
+    with pytest.raises(ConfigError, match="Unknown section 'trainig'"):
+        load_config(path, {"trainig.epochs": 2})
+    with pytest.raises(ConfigError, match="training.epochs=-1"):
+        load_config(path, {"training.epochs": -1})
+
+
+def test_parse_errors_name_the_file_and_line(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[data]\ntrain = clicks.csv\n")
+    with pytest.raises(ConfigError, match=r"bad.toml: not valid TOML: .*line 2"):
+        load_config(path)
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(BASE))
+    assert load_config(path).features.categorical == ("u",)
+    path.write_text("{")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        load_config(path)
+
+
+def test_parse_override_reads_toml_values():
+    assert parse_override("training.epochs=3") == ("training.epochs", 3)
+    assert parse_override("model.dropout=0.5") == ("model.dropout", 0.5)
+    assert parse_override("output.export=false") == ("output.export", False)
+    assert parse_override('data.group="user_id"') == ("data.group", "user_id")
+    with pytest.raises(ConfigError, match="section.key=value"):
+        parse_override("epochs")

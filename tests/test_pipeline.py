@@ -1,0 +1,90 @@
+"""The shared pipeline's pieces: the split, the encoder from a [features] section, labels and data errors."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepfm_keras.config import config_from_dict
+from deepfm_keras.pipeline import DataError, labels_of, make_encoder, read_table, run, split_rows
+
+
+def config(**data):
+    return config_from_dict(
+        {"data": {"format": "csv", "train": "t.csv", "label": "y", **data}, "features": {"categorical": ["u"]}}
+    )
+
+
+def test_split_is_seeded_disjoint_and_complete():
+    train, val, test = split_rows(1000, seed=7, holdout=0.2, validation=0.25)
+    assert (len(train), len(val), len(test)) == (600, 200, 200)
+    assert len(np.unique(np.concatenate([train, val, test]))) == 1000
+    again = split_rows(1000, seed=7, holdout=0.2, validation=0.25)
+    assert all((a == b).all() for a, b in zip((train, val, test), again, strict=True))
+    assert not (split_rows(1000, seed=8, holdout=0.2)[2] == test).all()
+
+
+def test_encoder_from_option_tables():
+    features = config_from_dict(
+        {
+            "data": {"train": "t.csv", "label": "y"},
+            "features": {
+                "numeric": [{"name": "price", "clip_min": 0.0}],
+                "categorical": ["u", {"name": "ad", "num_bins": 64}],
+                "bucketized": [{"name": "age", "boundaries": [18, 30, 50]}],
+                "multi_categorical": {"tags": ";"},
+                "min_count": 2,
+            },
+        }
+    ).features
+    encoder = make_encoder(features)
+    frame = pd.DataFrame(
+        {
+            "price": [-1.0, 2.0, 3.0],
+            "u": ["a", "a", "b"],
+            "ad": [1, 2, 3],
+            "age": [10, 40, 70],
+            "tags": ["x;y", "x", ""],
+        }
+    )
+    x = encoder.fit_transform(frame)
+    assert set(x) == {"price", "u", "ad", "age", "tags"}
+    kinds = {c["name"]: c for c in encoder.to_config()["columns"]}
+    assert kinds["ad"]["num_bins"] == 64 and kinds["u"]["min_count"] == 2
+    assert kinds["age"]["kind"] == "bucketized" and kinds["tags"]["separator"] == ";"
+    assert x["u"][2] == x["u"][0] or x["u"][2] == 1  # "b" seen once < min_count: the OOV id
+    assert x["price"][0] == x["price"].min()  # clipped at 0 before scaling
+
+
+def test_labels_are_checked_and_thresholded():
+    frame = pd.DataFrame({"y": [1.0, 5.0, 3.0], "u": [1, 2, 3]})
+    assert labels_of(frame, config(binary_threshold=4.0), "training").tolist() == [0.0, 1.0, 0.0]
+    with pytest.raises(DataError, match=r"no label column 'y'.*\['x'\]"):
+        labels_of(pd.DataFrame({"x": [1]}), config(), "training")
+    with pytest.raises(DataError, match=r"1 missing or non-numeric value\(s\); first at row 1: 'five'"):
+        labels_of(pd.DataFrame({"y": ["1", "five"]}), config(), "validation")
+
+
+def test_run_refuses_labels_a_binary_task_cannot_take(tmp_path):
+    frame = pd.DataFrame({"y": np.arange(50) % 3, "u": np.arange(50) % 5})
+    bad = config_from_dict(
+        {
+            "data": {"format": "csv", "train": "unused.csv", "label": "y"},
+            "features": {"categorical": ["u"]},
+            "output": {"dir": str(tmp_path)},
+        }
+    )
+    with pytest.raises(DataError, match=r"0/1 labels.*binary_threshold"):
+        run(bad, frame=frame, log=lambda _: None)
+
+
+def test_read_table_errors(tmp_path):
+    with pytest.raises(DataError, match="Data file not found: .*nope.csv"):
+        read_table([str(tmp_path / "nope.csv")], "csv")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("a,b\n")
+    with pytest.raises(DataError, match="has no row"):
+        read_table([str(empty)], "csv")
+    one, two = tmp_path / "1.csv", tmp_path / "2.csv"
+    one.write_text("a,b\n1,2\n")
+    two.write_text("a,b\n3,4\n")
+    assert read_table([str(one), str(two)], "csv")["a"].tolist() == [1, 3]
