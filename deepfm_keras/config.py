@@ -80,6 +80,10 @@ class DataConfig:
         variant: for `movielens`, `"ml-1m"` or `"ml-100k"`.
         holdout_fraction, validation_fraction: the split when no file is given.
         split_seed: seed of that split.
+        time_column: split by time instead: the latest `holdout_fraction` of the
+            rows by this column are the holdout, the `validation_fraction` of the
+            rest before them the validation rows (what a CTR model meets in
+            production: it is trained on the past and scores the future).
         max_malformed_fraction: for `criteo`, the share of malformed lines a part
             may have before the run fails.
     """
@@ -96,6 +100,7 @@ class DataConfig:
     holdout_fraction: float = 0.1
     validation_fraction: float = 0.1
     split_seed: int = 2017
+    time_column: str | None = None
     max_malformed_fraction: float = 0.01
 
 
@@ -303,8 +308,9 @@ def _check_section(name: str, raw: Mapping, base: Path | None):
         for field in ("label", "separator", "variant"):
             if field in v:
                 _str(k(field), v[field])
-        if "group" in v and v["group"] is not None:
-            _str(k("group"), v["group"])
+        for field in ("group", "time_column"):
+            if v.get(field) is not None:
+                _str(k(field), v[field])
         if v.get("binary_threshold") is not None:
             v["binary_threshold"] = _float(k("binary_threshold"), v["binary_threshold"])
         for field in ("holdout_fraction", "validation_fraction"):

@@ -65,6 +65,23 @@ def split_rows(n: int, seed: int, holdout: float = 0.1, validation: float = 0.1)
     return np.sort(rest[n_val:]), np.sort(rest[:n_val]), np.sort(test)
 
 
+def split_by_time(times, holdout: float = 0.1, validation: float = 0.1):
+    """(train, validation, holdout) index arrays by time: the latest rows are the holdout, the ones before validate.
+
+    Rows with equal times keep their file order (a stable sort).
+
+    >>> train, val, test = split_by_time([5, 1, 4, 2, 3, 9, 8, 7, 6, 0], holdout=0.2, validation=0.25)
+    >>> train.tolist(), val.tolist(), test.tolist()
+    ([9, 1, 3, 4, 2, 0], [8, 7], [6, 5])
+    """
+    order = np.argsort(np.asarray(times), kind="stable")
+    n = len(order)
+    n_holdout = int(round(n * holdout))
+    rest, test = order[: n - n_holdout], order[n - n_holdout :]
+    n_val = int(round(len(rest) * validation))
+    return rest[: len(rest) - n_val], rest[len(rest) - n_val :], test
+
+
 def _train_timer():
     import keras
 
@@ -251,15 +268,25 @@ def _load_frames(config: RunConfig, frame: pd.DataFrame | None):
             frame = read_table(data.train, data.format, separator=data.separator)
     val = read_table(data.validation, data.format, separator=data.separator) if data.validation else None
     test = read_table(data.test, data.format, separator=data.separator) if data.test else None
-    seed = data.split_seed
+    if data.time_column is not None:
+        if data.time_column not in frame.columns:
+            raise DataError(f"`data.time_column` names column {data.time_column!r}, which the rows lack.")
+
+        def cut(holdout, validation):
+            return split_by_time(frame[data.time_column].to_numpy(), holdout, validation)
+    else:
+
+        def cut(holdout, validation):
+            return split_rows(len(frame), data.split_seed, holdout, validation)
+
     if test is None and val is None:
-        tr, va, te = split_rows(len(frame), seed, data.holdout_fraction, data.validation_fraction)
+        tr, va, te = cut(data.holdout_fraction, data.validation_fraction)
         return frame.iloc[tr], frame.iloc[va], frame.iloc[te]
     if test is None:
-        rest, te, _ = split_rows(len(frame), seed, data.holdout_fraction, 0.0)
+        rest, _, te = cut(data.holdout_fraction, 0.0)
         return frame.iloc[rest], val, frame.iloc[te]
     if val is None:
-        tr, va, _ = split_rows(len(frame), seed, 0.0, data.validation_fraction)
+        tr, va, _ = cut(0.0, data.validation_fraction)
         return frame.iloc[tr], frame.iloc[va], test
     return frame, val, test
 

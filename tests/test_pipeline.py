@@ -5,7 +5,16 @@ import pandas as pd
 import pytest
 
 from deepfm_keras.config import config_from_dict
-from deepfm_keras.pipeline import DataError, labels_of, make_encoder, read_table, run, split_rows
+from deepfm_keras.pipeline import (
+    DataError,
+    _load_frames,
+    labels_of,
+    make_encoder,
+    read_table,
+    run,
+    split_by_time,
+    split_rows,
+)
 
 
 def config(**data):
@@ -88,3 +97,25 @@ def test_read_table_errors(tmp_path):
     one.write_text("a,b\n1,2\n")
     two.write_text("a,b\n3,4\n")
     assert read_table([str(one), str(two)], "csv")["a"].tolist() == [1, 3]
+
+
+def test_split_by_time_holds_out_the_latest_rows():
+    times = np.random.default_rng(0).permutation(100)
+    train, val, test = split_by_time(times, holdout=0.1, validation=0.2)
+    assert (len(train), len(val), len(test)) == (72, 18, 10)
+    assert times[train].max() < times[val].min() and times[val].max() < times[test].min()
+
+
+def test_given_files_replace_the_split(tmp_path):
+    frame = pd.DataFrame({"y": np.arange(200) % 2, "u": np.arange(200) % 7, "t": np.arange(200)})
+    frame.iloc[:20].to_csv(tmp_path / "test.csv", index=False)
+    cfg = config_from_dict(
+        {"data": {"train": "x.csv", "test": str(tmp_path / "test.csv"), "label": "y", "time_column": "t",
+                  "validation_fraction": 0.25}, "features": {"categorical": ["u"]}}
+    )  # fmt: skip
+    train, val, test = _load_frames(cfg, frame)
+    assert len(test) == 20 and len(val) == 50 and len(train) == 150 and train["t"].max() < val["t"].min()
+    cfg = config_from_dict({"data": {"train": "x.csv", "label": "y", "time_column": "when"},
+                            "features": {"categorical": ["u"]}})  # fmt: skip
+    with pytest.raises(DataError, match="time_column.*'when'"):
+        _load_frames(cfg, frame)
