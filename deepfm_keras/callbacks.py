@@ -369,17 +369,24 @@ def log_hparams(
     log_hparams("runs/k16", {"embedding_dim": 16, "batch_size": 512}, {"holdout/auc": 0.81})
     ```
     """
+    writer = tf.summary.create_file_writer(os.path.join(os.fspath(log_dir), run_name))
+    try:
+        _write_record(writer, hparams, metrics, step)
+    finally:
+        writer.close()
+
+
+def _write_record(writer, hparams: Mapping | None, metrics: Mapping | None, step: int) -> None:
     from tensorboard.plugins.hparams import api as hp
 
     record = {str(k): _hparam_value(str(k), v) for k, v in (hparams or {}).items()}
     values = {str(k): float(v) for k, v in (metrics or {}).items()}
-    writer = tf.summary.create_file_writer(os.path.join(os.fspath(log_dir), run_name))
     with writer.as_default(step=step):
         if hparams is not None:
             hp.hparams(record)
         for name, value in values.items():
             tf.summary.scalar(name, value)
-    writer.close()
+    writer.flush()
 
 
 def _model_hparams(model: keras.Model) -> dict:
@@ -412,8 +419,8 @@ class HParamsLogger(keras.callbacks.Callback):
     not know: batch size, epochs, a run label); when training ends, every
     value of the last epoch's logs as a scalar `final/<name>`
     (`final/loss`, `final/val_loss`, ...). Both go to
-    `os.path.join(log_dir, run_name)` through `log_hparams`, which also adds
-    holdout metrics after evaluation. TensorBoard's HParams tab then lists
+    `os.path.join(log_dir, run_name)`, where `log_hparams` adds holdout
+    metrics after evaluation. TensorBoard's HParams tab then lists
     one row per run directory, comparable across runs started with
     `tensorboard --logdir <parent of the log_dirs>`. Under
     `MultiWorkerMirroredStrategy` only the chief writes.
@@ -447,21 +454,23 @@ class HParamsLogger(keras.callbacks.Callback):
             _hparam_value(str(name), value)  # refuse a bad value now, not after training
         self.run_name = run_name
         self.record = None
-        self._chief = False
+        self._writer = None
         self._last = None
 
     def on_train_begin(self, logs=None):
         self.record = {**_model_hparams(self.model), **self.hparams}
-        self._chief = is_chief(self.model.distribute_strategy)
         self._last = None
-        if self._chief:
-            log_hparams(self.log_dir, self.record, run_name=self.run_name)
+        if is_chief(self.model.distribute_strategy):
+            self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, self.run_name))
+            _write_record(self._writer, self.record, None, 0)
 
     def on_epoch_end(self, epoch, logs=None):
         self._last = (epoch, dict(logs or {}))
 
     def on_train_end(self, logs=None):
-        if self._chief and self._last is not None:
+        if self._writer is None:
+            return
+        if self._last is not None:
             epoch, values = self._last
             metrics = {}
             for name, value in values.items():
@@ -469,4 +478,6 @@ class HParamsLogger(keras.callbacks.Callback):
                     metrics[f"final/{name}"] = float(keras.ops.convert_to_numpy(value))
                 except (TypeError, ValueError):
                     continue  # not a number (a callback's own log entry): not a metric
-            log_hparams(self.log_dir, metrics=metrics, step=epoch, run_name=self.run_name)
+            _write_record(self._writer, None, metrics, epoch)
+        self._writer.close()
+        self._writer = None

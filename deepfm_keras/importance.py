@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import keras
 import numpy as np
 
-from deepfm_keras.model import part_names
+from deepfm_keras.model import DeepFMModel, part_names
 from deepfm_keras.validation import check_inputs
 
 
@@ -179,7 +179,7 @@ def field_importance(model: keras.Model, inputs: Mapping) -> FieldImportance:
     c_first = _combine_weight(model, "fm_1d")
     c_second = _combine_weight(model, "fm_2d")
     inputs = check_inputs(model, inputs, what="the inputs of field_importance")
-    terms = keras.Model(
+    terms = DeepFMModel(
         model.input,
         [model.get_layer("fm_1d").input, model.get_layer("fm_2d").input],
         name=f"{model.name}_field_terms",
