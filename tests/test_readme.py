@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import argparse
 import configparser
 import json
 import os
@@ -114,6 +115,20 @@ def _script_options(path: Path) -> set[str]:
     return set(re.findall(r"""["'](--[a-z][a-z0-9-]*)["']""", path.read_text(encoding="utf-8")))
 
 
+def _check_command_line(line: int, args: list[str]) -> None:
+    """A `deepfm-keras ...` line of the README names a real subcommand and its real options."""
+    from deepfm_keras.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert args and args[0] in commands, f"README.md line {line}: deepfm-keras has no command {args[:1]}"
+    options = {o for action in commands[args[0]]._actions for o in action.option_strings}
+    for token in args[1:]:
+        flag = token.split("=", 1)[0]
+        if flag.startswith("--"):
+            assert flag in options, f"README.md line {line}: deepfm-keras {args[0]} has no option {flag}"
+
+
 def test_bash_commands_name_existing_scripts_options_extras_and_data():
     config = configparser.ConfigParser()
     config.read(REPO_ROOT / "setup.cfg")
@@ -132,6 +147,9 @@ def test_bash_commands_name_existing_scripts_options_extras_and_data():
                 for extra_list in re.findall(r"\.\[([\w,]+)\]", path):
                     for extra in extra_list.split(","):
                         assert extra in extras, f"README.md line {line}: no extra [{extra}] in setup.cfg"
+            if tokens[:1] == ["deepfm-keras"]:
+                checked_scripts += 1
+                _check_command_line(line, tokens[1:])
             scripts = [t for t in tokens if re.fullmatch(r"(examples|benchmarks)/\w+\.py", t)]
             if scripts:
                 checked_scripts += 1
@@ -176,7 +194,7 @@ def test_metrics_fields_are_written_by_the_example():
     fields = [name for row in table.splitlines() for name in re.findall(r"^\| (`[^|]+`) \|", row)]
     names = [n.strip("` ") for cell in fields for n in cell.split(",")]
     assert len(names) >= 10, names
-    sources = (REPO_ROOT / "examples" / "movielens.py").read_text(encoding="utf-8")
+    sources = (REPO_ROOT / "deepfm_keras" / "pipeline.py").read_text(encoding="utf-8")  # the example's pipeline
     sources += (REPO_ROOT / "deepfm_keras" / "callbacks.py").read_text(encoding="utf-8")
     for name in names:
         assert f'"{name}"' in sources, f"README documents metrics.json field {name!r}, which the example does not write"
