@@ -110,11 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def quiet_start_up() -> None:
     """Silences TensorFlow's start-up notices (before it is imported) unless the user chose a log level."""
-    try:
-        from deepfm_keras.progress import quiet_tensorflow
-    except ImportError:  # pragma: no cover - the progress module is part of the package
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        return
+    from deepfm_keras.progress import quiet_tensorflow
+
     quiet_tensorflow()
 
 

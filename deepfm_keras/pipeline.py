@@ -305,7 +305,8 @@ def run(
         frame: the rows, already loaded (what `examples/movielens.py` passes
             after adding its own columns); None reads `config.data.train`.
         verbose: Keras' `verbose` for `fit`: `"auto"` draws a progress bar on a
-            terminal and writes one line per epoch to a log file.
+            terminal and writes one line per epoch to a log file
+            (`deepfm_keras.progress.fit_verbose`); 0 is silent.
         log: where the summary lines go.
 
     Returns:
@@ -546,7 +547,11 @@ def _run_criteo(config: RunConfig, *, verbose, log) -> dict:
     # data": that is the normal end of one pass here.
     warnings.filterwarnings("ignore", message="Your input ran out of data", category=UserWarning)
     start = time.perf_counter()
-    history = model.fit(train, epochs=train_cfg.epochs, callbacks=[counter], shuffle=False, verbose=verbose)
+    from deepfm_keras.progress import fit_verbose
+
+    history = model.fit(
+        train, epochs=train_cfg.epochs, callbacks=[counter], shuffle=False, verbose=fit_verbose(verbose)
+    )
     train_seconds = time.perf_counter() - start
     train_counts = counter.counts
 

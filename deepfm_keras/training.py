@@ -31,6 +31,7 @@ import tensorflow as tf
 from deepfm_keras.callbacks import ContributionLogger
 from deepfm_keras.checkpoints import AtomicBackupAndRestore, AtomicModelCheckpoint
 from deepfm_keras.distribute import is_chief, is_multi_worker, multi_worker_fit, prepare_dataset
+from deepfm_keras.progress import fit_verbose
 
 
 def set_seed(seed: int, *, deterministic: bool = True) -> None:
@@ -226,7 +227,9 @@ def fit(
         callbacks: Keras callbacks.
         strategy: the strategy the model was built under; defaults to
             `model.distribute_strategy`.
-        verbose: passed to `model.fit` (the multi-worker loop prints nothing).
+        verbose: `"auto"` (a progress bar on a terminal, one line per epoch
+            when output goes to a file or pipe: `deepfm_keras.progress.fit_verbose`),
+            or 0, 1, 2 as in `model.fit` (the multi-worker loop prints nothing).
 
     Returns:
         The `keras.callbacks.History`.
@@ -236,6 +239,7 @@ def fit(
         return multi_worker_fit(
             model, train_data, epochs=epochs, validation_data=validation_data, callbacks=callbacks, strategy=strategy
         )
+    verbose = fit_verbose(verbose)
     train_data = prepare_dataset(train_data, strategy)
     if validation_data is not None:
         validation_data = prepare_dataset(validation_data, strategy)
