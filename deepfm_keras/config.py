@@ -437,7 +437,8 @@ def load_config(path: str | os.PathLike, overrides: Mapping[str, Any] | None = N
     Args:
         path: the file. Relative paths inside it are taken from its folder.
         overrides: `{"training.epochs": 3, ...}` applied on top (what the command
-            line's `--set key=value` gives).
+            line's `--set key=value` gives); relative paths in them are taken
+            from the working directory.
 
     Returns:
         The checked `RunConfig`.
@@ -469,8 +470,21 @@ def load_config(path: str | os.PathLike, overrides: Mapping[str, Any] | None = N
             raise ConfigError(f"An override should be section.key=value. Received: {key!r}")
         if section not in _SECTIONS:
             raise ConfigError(f"Unknown section {section!r} in override {key!r}. Known sections: {list(_SECTIONS)}")
+        if key in _PATH_KEYS:  # a path given on the command line is relative to the working directory
+            value = _absolute(value)
         raw.setdefault(section, {})[field] = value
     return config_from_dict(raw, base_dir=path.parent)
+
+
+_PATH_KEYS = ("data.train", "data.validation", "data.test", "output.dir")
+
+
+def _absolute(value):
+    if isinstance(value, (str, os.PathLike)):
+        return os.path.abspath(os.path.expanduser(os.fspath(value)))
+    if isinstance(value, (list, tuple)):
+        return [_absolute(v) for v in value]
+    return value  # a wrong type: config_from_dict names it
 
 
 def parse_override(text: str) -> tuple[str, Any]:

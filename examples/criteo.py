@@ -55,24 +55,26 @@ def parse_args(argv=None):
     )
     p.add_argument("--train", nargs="+", required=True, help="training files (Criteo TSV, plain or .gz)")
     p.add_argument("--test", nargs="+", required=True, help="test files, evaluated after training")
-    p.add_argument("--output-dir", default="criteo_output")
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument("--output-dir", default="criteo_output", help="where the outputs go")
+    p.add_argument("--epochs", type=int, default=3, help="passes over the training files")
+    p.add_argument("--batch-size", type=int, default=512, help="lines per batch")
     p.add_argument("--num-buckets", type=int, default=10_000, help="hash buckets per categorical field")
     p.add_argument("--min-count", type=int, default=0, help="use vocabularies of values seen >= this many times")
     p.add_argument(
         "--max-size", type=int, default=None, help="with --min-count: keep at most this many values per field"
     )
-    p.add_argument("--embedding-dim", type=int, default=8)
-    p.add_argument("--hidden-units", type=int, nargs="*", default=[128, 64])
-    p.add_argument("--dropout", type=float, default=0.0)
-    p.add_argument("--embedding-l2", type=float, default=1e-5)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--embedding-dim", type=int, default=8, help="embedding size k of every field")
+    p.add_argument("--hidden-units", type=int, nargs="*", default=[128, 64], help="sizes of the MLP")
+    p.add_argument("--dropout", type=float, default=0.0, help="dropout after each MLP block")
+    p.add_argument("--embedding-l2", type=float, default=1e-5, help="L2 penalty on embeddings and 1st-order weights")
+    p.add_argument("--learning-rate", type=float, default=1e-3, help="LazyAdam's learning rate")
     p.add_argument("--shuffle-buffer", type=int, default=16, help="in batches")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--max-malformed-fraction", type=float, default=0.01)
+    p.add_argument("--seed", type=int, default=42, help="seed of the shuffling and initialisation")
+    p.add_argument(
+        "--max-malformed-fraction", type=float, default=0.01, help="share of malformed lines a part may have"
+    )
     p.add_argument("--no-export", action="store_true", help="skip the TensorFlow Serving export")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
     args = p.parse_args(argv)
     for name in ("epochs", "batch_size", "num_buckets", "embedding_dim", "shuffle_buffer"):
         if getattr(args, name) < 1:

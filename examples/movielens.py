@@ -33,10 +33,12 @@ python examples/movielens.py [--data-dir DIR] [--variant ml-1m|ml-100k] [--task 
 Without `--data-dir` the official GroupLens archive is downloaded (and cached
 by Keras).
 
-Defaults (embedding 16, MLP 256-128-64 with dropout 0.3, embedding L2 1e-3
-(on the whole table: these tables are small), LazyAdam 1e-3, batch 2048, learning rate x0.3
-after 2 epochs without validation gain, early stopping after 4, at most 40
-epochs) were chosen on the validation part of `ml-1m-users1-2999` (GroupLens
+The defaults are `examples/movielens.toml` (so `deepfm-keras train --config
+examples/movielens.toml` is the same run): embedding 16, MLP 256-128-64 with
+dropout 0.3, embedding L2 1e-3 (on the whole table: these tables are small),
+LazyAdam 1e-3, batch 2048, learning rate x0.3 after 2 epochs without
+validation gain, early stopping after 4, at most 40 epochs. They were chosen
+on the validation part of `ml-1m-users1-2999` (GroupLens
 ML-1M, ratings of users 1-2999) only. Holdout results of the defaults there
 (2 shared CPU cores, AMD EPYC with AVX512_BF16; measured 2026-11-29):
 
@@ -56,39 +58,76 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-CATEGORICAL = ["user_id", "movie_id", "gender", "age", "occupation", "zip", "zip_prefix"]
-MULTI_CATEGORICAL = {"genres": "|"}
-NUMERIC = ["year"]
+# The defaults live in one place, the run config beside this script (`deepfm-keras train --config` reads it too).
+CONFIG = Path(__file__).with_name("movielens.toml")
+
+
+def _defaults() -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    return tomllib.loads(CONFIG.read_text(encoding="utf-8"))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     """The settings; nothing heavy is imported before they are parsed, so `--help` answers at once."""
+    d = _defaults()
+    data, model, training = d["data"], d["model"], d["training"]
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        description=__doc__.split("\n\n")[0] + f" Defaults from {CONFIG.name}.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--data-dir", default=None, help="folder with the GroupLens files (default: download)")
-    parser.add_argument("--variant", default="ml-1m", choices=["ml-1m", "ml-100k"])
-    parser.add_argument("--task", default="regression", choices=["regression", "binary"])
-    parser.add_argument("--epochs", type=int, default=40, help="most epochs; early stopping usually ends sooner")
-    parser.add_argument("--batch-size", type=int, default=2048, help="global batch size")
-    parser.add_argument("--output-dir", default="movielens_output")
+    parser.add_argument("--variant", default=data["variant"], choices=["ml-1m", "ml-100k"], help="MovieLens variant")
+    parser.add_argument(
+        "--task",
+        default=model["task"],
+        choices=["regression", "binary"],
+        help="regression: the rating; binary: rating >= 4",
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=training["epochs"], help="most epochs; early stopping ends sooner"
+    )
+    parser.add_argument("--batch-size", type=int, default=training["batch_size"], help="global batch size")
+    parser.add_argument("--output-dir", default="movielens_output", help="where the outputs go")
     parser.add_argument("--quiet", action="store_true", help="no Keras progress output")
-    parser.add_argument("--seed", type=int, default=2017, help="seed of the split, shuffling and initialisation")
-    parser.add_argument("--embedding-dim", type=int, default=16)
-    parser.add_argument("--hidden-units", default="256,128,64", help="comma-separated sizes of the MLP")
-    parser.add_argument("--dropout", type=float, default=0.3)
     parser.add_argument(
-        "--embedding-l2", type=float, default=1e-3, help="L2 penalty on embeddings and 1st-order weights"
-    )
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument(
-        "--patience", type=int, default=4, help="epochs without validation gain before stopping; 0: never stop early"
+        "--seed", type=int, default=training["seed"], help="seed of the split, shuffling and initialisation"
     )
     parser.add_argument(
-        "--lr-decay", type=float, default=0.3, help="learning-rate factor after --lr-patience epochs without gain"
+        "--embedding-dim", type=int, default=model["embedding_dim"], help="embedding size k of every field"
     )
-    parser.add_argument("--lr-patience", type=int, default=2, help="epochs without validation gain before decay")
+    parser.add_argument(
+        "--hidden-units", default=",".join(map(str, model["hidden_units"])), help="comma-separated sizes of the MLP"
+    )
+    parser.add_argument("--dropout", type=float, default=model["dropout"], help="dropout after each MLP block")
+    parser.add_argument(
+        "--embedding-l2",
+        type=float,
+        default=model["embedding_l2"],
+        help="L2 penalty on embeddings and 1st-order weights",
+    )
+    parser.add_argument(
+        "--learning-rate", type=float, default=training["learning_rate"], help="LazyAdam's learning rate"
+    )
+    parser.add_argument(
+        "--patience",
+        type=int,
+        default=training["patience"],
+        help="epochs without validation gain before stopping; 0: never stop early",
+    )
+    parser.add_argument(
+        "--lr-decay",
+        type=float,
+        default=training["lr_decay"],
+        help="learning-rate factor after --lr-patience epochs without gain",
+    )
+    parser.add_argument(
+        "--lr-patience", type=int, default=training["lr_patience"], help="epochs without validation gain before decay"
+    )
     parser.add_argument("--no-export", action="store_true", help="skip the TensorFlow Serving export")
     args = parser.parse_args(argv)
     for name in ("epochs", "batch_size", "embedding_dim", "patience", "lr_patience"):
@@ -109,40 +148,30 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def run_config(args):
-    """The `RunConfig` of these settings (what `deepfm-keras train` reads from a file)."""
-    from deepfm_keras.config import config_from_dict
+    """`movielens.toml` with this run's options on top (what `deepfm-keras train --set ...` does)."""
+    from deepfm_keras.config import load_config
 
-    return config_from_dict(
+    return load_config(
+        CONFIG,
         {
-            "data": {
-                "format": "movielens",
-                "variant": args.variant,
-                "train": [args.data_dir] if args.data_dir else [],
-                "label": "rating",
-                "binary_threshold": 4.0 if args.task == "binary" else None,  # binary: rating >= 4
-                "group": "user_id" if args.task == "binary" else None,  # gAUC by user
-                "split_seed": args.seed,
-            },
-            "features": {"numeric": NUMERIC, "categorical": CATEGORICAL, "multi_categorical": MULTI_CATEGORICAL},
-            "model": {
-                "task": args.task,
-                "embedding_dim": args.embedding_dim,
-                "hidden_units": list(args.hidden_units),
-                "dropout": args.dropout,
-                "embedding_l2": args.embedding_l2,
-            },
-            "training": {
-                "epochs": args.epochs,
-                "batch_size": args.batch_size,
-                "optimizer": "lazy_adam",  # Adam whose embedding-table updates touch only the rows of the batch
-                "learning_rate": args.learning_rate,
-                "patience": args.patience,
-                "lr_decay": args.lr_decay,
-                "lr_patience": args.lr_patience,
-                "seed": args.seed,
-            },
-            "output": {"dir": args.output_dir, "export": not args.no_export},
-        }
+            "data.variant": args.variant,
+            "data.train": [str(Path(args.data_dir).resolve())] if args.data_dir else [],
+            "data.split_seed": args.seed,
+            "model.task": args.task,
+            "model.embedding_dim": args.embedding_dim,
+            "model.hidden_units": list(args.hidden_units),
+            "model.dropout": args.dropout,
+            "model.embedding_l2": args.embedding_l2,
+            "training.epochs": args.epochs,
+            "training.batch_size": args.batch_size,
+            "training.learning_rate": args.learning_rate,
+            "training.patience": args.patience,
+            "training.lr_decay": args.lr_decay,
+            "training.lr_patience": args.lr_patience,
+            "training.seed": args.seed,
+            "output.dir": str(Path(args.output_dir).resolve()),
+            "output.export": not args.no_export,
+        },
     )
 
 

@@ -102,3 +102,15 @@ def test_parse_override_reads_toml_values():
     assert parse_override('data.group="user_id"') == ("data.group", "user_id")
     with pytest.raises(ConfigError, match="section.key=value"):
         parse_override("epochs")
+
+
+def test_override_paths_are_relative_to_the_working_directory(tmp_path, monkeypatch):
+    (tmp_path / "conf").mkdir()
+    path = tmp_path / "conf" / "run.toml"
+    path.write_text('[data]\ntrain = "in_conf.csv"\nlabel = "y"\n[features]\ncategorical = ["u"]\n')
+    monkeypatch.chdir(tmp_path)
+    assert load_config(path).data.train == (str(tmp_path / "conf" / "in_conf.csv"),)
+    config = load_config(path, {"data.train": "data/t.csv", "output.dir": "runs/x"})
+    assert config.data.train == (str(tmp_path / "data" / "t.csv"),) and config.output.dir == str(
+        tmp_path / "runs" / "x"
+    )

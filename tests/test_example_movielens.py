@@ -61,3 +61,21 @@ def test_binary_end_to_end(shared_data, tmp_path):
     assert metrics["task"] == "binary" and metrics["epochs_run"] == 1
     assert 0.6 < metrics["holdout"]["auc"] <= 1.0 and 0 < metrics["holdout"]["logloss"] < 0.7
     assert (out / "model.keras").is_file() and (out / "encoder.json").is_file()
+
+
+def test_the_example_defaults_are_its_run_config():
+    """examples/movielens.toml is the one place of the example's defaults; the script's options only override."""
+    import importlib.util
+
+    from deepfm_keras.config import load_config
+
+    spec = importlib.util.spec_from_file_location("movielens_example", SCRIPT)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    from_script = example.run_config(example.parse_args([]))
+    from_file = load_config(REPO_ROOT / "examples" / "movielens.toml")
+    assert from_script.model == from_file.model and from_script.training == from_file.training
+    assert from_script.features == from_file.features and from_script.data == from_file.data
+    binary = example.run_config(example.parse_args(["--task", "binary", "--patience", "0", "--seed", "7"]))
+    assert binary.model.task == "binary" and binary.training.patience == 0 and binary.data.split_seed == 7
+    assert binary.data.binary_threshold == 4.0 and binary.data.group == "user_id"
