@@ -122,7 +122,7 @@ def _combine_weight(model: keras.Model, part: str) -> float:
     parts = part_names(model)
     if part not in parts:
         raise ValueError(f"Model {model.name!r} has no '{part}' part (its parts: {parts}).")
-    kernel = keras.ops.convert_to_numpy(model.get_layer("combine").kernel).reshape(-1)
+    kernel = np.asarray(model.get_layer("combine").kernel.numpy()).reshape(-1)
     return float(kernel[parts.index(part)])
 
 
@@ -219,16 +219,16 @@ def _matplotlib_heatmap(importance: FieldImportance, title: str) -> np.ndarray:
     from matplotlib.figure import Figure
 
     m = len(importance.fields)
-    size = 2.5 + 0.45 * m
-    figure = Figure(figsize=(size + 1.2, size), dpi=80)
+    size = min(3.0 + 0.4 * m, 16.0)  # inches: a readable cell per field, at most 1280 pixels a side
+    figure = Figure(figsize=(size + 1.2, size), dpi=80, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     shown = axes.imshow(importance.interaction, cmap="viridis")
-    axes.set_xticks(range(m), importance.fields, rotation=90)
-    axes.set_yticks(range(m), importance.fields)
-    axes.set_title(title, fontsize=9)
+    fontsize = max(4.0, min(10.0, 400.0 / max(m, 1)))
+    axes.set_xticks(range(m), importance.fields, rotation=90, fontsize=fontsize)
+    axes.set_yticks(range(m), importance.fields, fontsize=fontsize)
+    axes.set_title(title, fontsize=10)
     figure.colorbar(shown, ax=axes, fraction=0.046, pad=0.04)
-    figure.tight_layout()
     figure.canvas.draw()
     return np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
 
