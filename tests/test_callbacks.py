@@ -343,3 +343,32 @@ def test_importance_and_hparams_bad_arguments():
         HParamsLogger("logs", [("a", 1)])
     with pytest.raises(ValueError, match="Hyperparameter 'f' should be a bool, number, string or sequence"):
         HParamsLogger("logs", {"f": object()})
+
+
+def test_make_callbacks_options_for_the_tensorboard_explainers(tmp_path):
+    from deepfm_keras.training import make_callbacks
+
+    batch = {"x": np.zeros((2, 1))}
+    tensorboard, contributions, importance, hparams = make_callbacks(
+        log_dir=tmp_path, contribution_data=batch, field_importance=True, hparams={"batch_size": 8}
+    )
+    assert isinstance(tensorboard, keras.callbacks.TensorBoard) and not tensorboard.write_graph
+    assert isinstance(contributions, ContributionLogger) and isinstance(importance, FieldImportanceLogger)
+    assert isinstance(hparams, HParamsLogger) and hparams.hparams == {"batch_size": 8}
+    assert importance.data.keys() == {"x"} and importance.log_dir == hparams.log_dir == str(tmp_path)
+    assert [type(c) for c in make_callbacks(log_dir=tmp_path)] == [keras.callbacks.TensorBoard, ContributionLogger]
+    with pytest.raises(ValueError, match="`field_importance=True` needs `contribution_data`"):
+        make_callbacks(log_dir=tmp_path, field_importance=True)
+    with pytest.raises(ValueError, match="`hparams` needs a `log_dir`"):
+        make_callbacks(hparams={})
+
+
+def test_only_the_chief_writes(tmp_path, monkeypatch):
+    import deepfm_keras.callbacks as callbacks_module
+
+    monkeypatch.setattr(callbacks_module, "is_chief", lambda strategy=None: False)
+    model = build()
+    inputs, labels = make_data(n=64)
+    loggers = [ContributionLogger(tmp_path, inputs), FieldImportanceLogger(tmp_path, inputs), HParamsLogger(tmp_path)]
+    model.fit(inputs, labels, epochs=1, verbose=0, callbacks=loggers)
+    assert list(tmp_path.iterdir()) == []
