@@ -17,6 +17,11 @@ from deepfm_keras.version import __version__  # noqa: F401 (in __all__)
 # Public name -> the module defining it. Using any of them imports every module listed here.
 _EXPORTS = {
     "ContributionLogger": "deepfm_keras.callbacks",
+    "FieldImportanceLogger": "deepfm_keras.callbacks",
+    "HParamsLogger": "deepfm_keras.callbacks",
+    "log_hparams": "deepfm_keras.callbacks",
+    "FieldImportance": "deepfm_keras.importance",
+    "field_importance": "deepfm_keras.importance",
     "make_dataset": "deepfm_keras.data",
     "get_strategy": "deepfm_keras.distribute",
     "global_batch_size": "deepfm_keras.distribute",
