@@ -18,8 +18,8 @@ from deepfm_keras.version import __version__  # noqa: F401 (in __all__)
 _EXPORTS = {
     "ContributionLogger": "deepfm_keras.callbacks",
     "FieldImportanceLogger": "deepfm_keras.callbacks",
-    "HParamsLogger": "deepfm_keras.callbacks",
-    "log_hparams": "deepfm_keras.callbacks",
+    "HParamsLogger": "deepfm_keras.hparams",
+    "log_hparams": "deepfm_keras.hparams",
     "FieldImportance": "deepfm_keras.importance",
     "field_importance": "deepfm_keras.importance",
     "make_dataset": "deepfm_keras.data",

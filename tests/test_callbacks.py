@@ -365,8 +365,10 @@ def test_make_callbacks_options_for_the_tensorboard_explainers(tmp_path):
 
 def test_only_the_chief_writes(tmp_path, monkeypatch):
     import deepfm_keras.callbacks as callbacks_module
+    import deepfm_keras.hparams as hparams_module
 
     monkeypatch.setattr(callbacks_module, "is_chief", lambda strategy=None: False)
+    monkeypatch.setattr(hparams_module, "is_chief", lambda strategy=None: False)
     model = build()
     inputs, labels = make_data(n=64)
     loggers = [ContributionLogger(tmp_path, inputs), FieldImportanceLogger(tmp_path, inputs), HParamsLogger(tmp_path)]
