@@ -68,7 +68,6 @@ import collections
 import dataclasses
 import gzip
 import os
-import sys
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -76,6 +75,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from deepfm_keras.encoding import FIRST_ID, OOV_ID, PAD_ID, CategoricalColumn, FeatureEncoder, NumericColumn
+from deepfm_keras.progress import Progress
 
 LABEL = "label"
 INTEGER_FEATURES = tuple(f"I{i}" for i in range(1, 14))
@@ -497,8 +497,53 @@ class CriteoReader:
         return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _print_progress(lines: int, seconds: float) -> None:
-    print(f"vocabulary pass: {lines:,} lines, {lines / max(seconds, 1e-9):,.0f} lines/s", file=sys.stderr, flush=True)
+def _content_size_estimate(path: str) -> int:
+    """The bytes of a file's lines: its size; for gzip, exact for one member under 4 GiB, else an estimate.
+
+    The gzip trailer holds the size modulo 2**32 (of the last member); the
+    compression ratio of the first MiB picks the multiple of 2**32, or is the
+    estimate itself when the two disagree (multi-member files).
+    """
+    size = os.path.getsize(path)
+    if _compression(path) != "GZIP":
+        return size
+    try:
+        trailer = _gzip_trailer_size(path)
+        with open(path, "rb") as f:
+            head = f.read(1 << 20)
+        stream = zlib.decompressobj(wbits=31)
+        sample = len(stream.decompress(head, 64 << 20))
+        consumed = len(head) - len(stream.unconsumed_tail) - len(stream.unused_data)
+    except (ValueError, zlib.error, OSError):
+        return size  # the pass itself raises, naming the file
+    estimate = size * sample / max(consumed, 1)
+    candidate = trailer + max(round((estimate - trailer) / 2**32), 0) * 2**32
+    return candidate if abs(candidate - estimate) <= 0.25 * estimate else int(estimate)
+
+
+class _CallbackProgress:
+    """`progress=callable`: calls `callable(lines_done, seconds)` at each update, as `Progress.update` is called."""
+
+    def __init__(self, callback):
+        self.callback, self.lines, self.start, self.total = callback, 0, time.perf_counter(), None
+
+    def update(self, n, *, lines):
+        self.lines += lines
+        self.callback(self.lines, time.perf_counter() - self.start)
+
+    def close(self):
+        pass
+
+
+def _progress(progress, description: str, files: list[str], sizes: Callable[[str], int]):
+    """A `Progress` over the bytes of `files` for `progress=True`, a callback shim for a callable, or None."""
+    if progress is True:
+        return Progress(description, total=sum(sizes(f) for f in files), unit="B")
+    if callable(progress):
+        return _CallbackProgress(progress)
+    if progress is False or progress is None:
+        return None
+    raise ValueError(f"`progress` should be True, False or a callable. Received: progress={progress!r}")
 
 
 def fit_encoder(
@@ -526,8 +571,11 @@ def fit_encoder(
         max_size: keep at most this many values per field (None: all).
         missing_indicators: as in `CriteoReader`.
         batch_size: lines per parsed batch.
-        progress: `True` to print lines done and lines/s to stderr after
-            each batch, or a callable `(lines_done, seconds)`.
+        progress: `True` to report to stderr the lines and bytes done, the
+            rate and the ETA (a live line on a terminal, a line every 10%
+            or 30 s in a log; `deepfm_keras.progress.Progress`), or a
+            callable `(lines_done, seconds)` called after each batch. The
+            total of a `.gz` file over 4 GiB is an estimate.
 
     Returns:
         A fitted `FeatureEncoder` for `CriteoReader(encoder=...)`.
@@ -541,7 +589,6 @@ def fit_encoder(
     files = _check_files(files)
     min_count = _positive_int("min_count", min_count)
     batch_size = _positive_int("batch_size", batch_size)
-    report = _print_progress if progress is True else (progress or None)
     first = 1 + len(INTEGER_FEATURES)
 
     def distinct(lines):
@@ -551,7 +598,8 @@ def fit_encoder(
         for i in range(len(CATEGORICAL_FEATURES)):
             values, _, counts = tf.unique_with_counts(fields[:, first + i], out_idx=tf.int64)
             out.append((values, counts))
-        return tf.size(lines), tf.shape(fields)[0], tuple(out)
+        nbytes = tf.reduce_sum(tf.cast(tf.strings.length(lines), tf.int64) + 1)
+        return tf.size(lines), tf.shape(fields)[0], nbytes, tuple(out)
 
     # Running counts live in TensorFlow hash tables: no Python object per value until the end of the pass.
     tables = [
@@ -565,18 +613,28 @@ def fit_encoder(
             table.insert(values, table.lookup(values) + counts)
         return tf.constant(0)
 
-    done, well_formed, start = 0, 0, time.perf_counter()
-    for path in files:  # file by file, so that a read error names its file
-        ds = _line_batches([path], batch_size).map(distinct, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
-        try:
-            for lines, good, per_column in ds:
-                add(per_column)
-                done += int(lines)
-                well_formed += int(good)
-                if report:
-                    report(done, time.perf_counter() - start)
-        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
-            raise ValueError(f"Criteo file {path} cannot be read to its end: {e.message.strip()}") from None
+    sizes = {path: _content_size_estimate(path) for path in files} if progress is True else {}
+    report = _progress(progress, "vocabulary pass", files, sizes.get)
+    done, well_formed = 0, 0
+    try:
+        for path in files:  # file by file, so that a read error names its file
+            ds = _line_batches([path], batch_size).map(distinct, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+            file_bytes = 0
+            try:
+                for lines, good, nbytes, per_column in ds:
+                    add(per_column)
+                    done += int(lines)
+                    well_formed += int(good)
+                    file_bytes += int(nbytes)
+                    if report:
+                        report.update(int(nbytes), lines=int(lines))
+            except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
+                raise ValueError(f"Criteo file {path} cannot be read to its end: {e.message.strip()}") from None
+            if report and report.total is not None:
+                report.total += file_bytes - sizes[path]  # the file's estimate, replaced by what it held
+    finally:
+        if report:
+            report.close()
     if well_formed == 0:
         raise ValueError(
             f"`fit_encoder` read {done} lines and none is a well-formed Criteo line: nothing to learn from. "
@@ -642,30 +700,56 @@ def _line_problem(fields: list[bytes]) -> str | None:
     return None
 
 
-def validate_files(files, *, max_examples: int = 10) -> ValidationReport:
+def validate_files(
+    files, *, max_examples: int = 10, progress: bool | Callable[[int, float], None] = False
+) -> ValidationReport:
     """Checks every line with the reader's policy and names the first malformed ones.
 
     A slow pure-Python pass meant for diagnostics (the example CLI runs it only
     when the streaming pass found malformed lines).
+
+    Args:
+        files: Criteo-format files (plain or `.gz`).
+        max_examples: how many malformed lines to name.
+        progress: `True` to report to stderr the lines and bytes done (of
+            the files as stored: compressed bytes of a `.gz`), the rate and
+            the ETA; or a callable `(lines_done, seconds)`.
 
     Returns:
         A `ValidationReport`; each example reads `"FILE:LINE: reason"`.
 
     Raises:
         ValueError: naming a `.gz` file that is truncated or corrupt.
+
+    Example:
+
+    >>> import pathlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = pathlib.Path(tmp, "day.txt")
+    ...     _ = path.write_text("0" + "\\t" * 39 + "\\n" + "2" + "\\t" * 39 + "\\n")  # label 2: malformed
+    ...     report = validate_files(path)
+    >>> report.rows, report.malformed_rows, report.examples[0].endswith(":2: field 'label' should be 0 or 1, found b'2'")
+    (2, 1, True)
     """
+    files = _check_files(files)
     report = ValidationReport()
-    for path in _check_files(files):
-        try:
-            _validate_file(path, report, max_examples)
-        except (EOFError, gzip.BadGzipFile, zlib.error) as e:  # truncated (EOFError), bad header, CRC or data
-            raise ValueError(f"Criteo file {path} is a truncated or corrupt gzip file: {e}") from None
+    reporter = _progress(progress, "validating", files, os.path.getsize)
+    try:
+        for path in files:
+            try:
+                _validate_file(path, report, max_examples, reporter)
+            except (EOFError, gzip.BadGzipFile, zlib.error) as e:  # truncated (EOFError), bad header, CRC or data
+                raise ValueError(f"Criteo file {path} is a truncated or corrupt gzip file: {e}") from None
+    finally:
+        if reporter:
+            reporter.close()
     return report
 
 
-def _validate_file(path: str, report: ValidationReport, max_examples: int) -> None:
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
+def _validate_file(path: str, report: ValidationReport, max_examples: int, progress=None, every: int = 16384) -> None:
+    with open(path, "rb") as stored:
+        f = gzip.GzipFile(fileobj=stored) if path.endswith(".gz") else stored
+        position, number = 0, 0
         for number, raw in enumerate(f, start=1):
             line = raw.rstrip(b"\n")
             if line.endswith(b"\r"):
@@ -676,6 +760,11 @@ def _validate_file(path: str, report: ValidationReport, max_examples: int) -> No
                 report.malformed_rows += 1
                 if len(report.examples) < max_examples:
                     report.examples.append(f"{path}:{number}: {problem}")
+            if progress and number % every == 0:
+                progress.update(stored.tell() - position, lines=every)
+                position = stored.tell()
+        if progress:
+            progress.update(stored.tell() - position, lines=number % every)
 
 
 def write_synthetic(path, num_rows: int, *, seed: int = 0, chunk_rows: int = 200_000, vocabulary: int = 10_000) -> str:
