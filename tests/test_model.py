@@ -273,3 +273,34 @@ def test_compile_resolves_names_and_sets_tuned_defaults(tmp_path):
     model.compile(optimizer=keras.optimizers.RMSprop(), loss="mse", steps_per_execution=1, jit_compile=True)
     assert type(model.optimizer) is keras.optimizers.RMSprop
     assert model.steps_per_execution == 1 and model.jit_compile is True
+
+
+@pytest.mark.filterwarnings("ignore:Your input ran out of data")  # Keras' own, for a dataset of unknown length
+def test_progress_bar_counts_the_steps_a_multi_step_execution_ran(capsys):
+    import re
+    import time
+
+    import tensorflow as tf
+
+    model = build_deepfm([CategoricalFeature("u", 20)], embedding_dim=4, hidden_units=(8,))
+    model.compile(optimizer="adam", loss="binary_crossentropy")  # 32 steps per execution
+    x = {"u": (np.arange(193 * 2) % 18 + 2).astype("int32")}
+    known = tf.data.Dataset.from_tensor_slices((x, (x["u"] % 2).astype("float32"))).batch(2)  # 193 batches
+    unknown = known.filter(lambda features, label: True)
+    # Keras' bar redraws at most every 0.05 s: slow batch ends so that each update shows.
+    slow = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: time.sleep(0.06))
+
+    def steps_shown(data, **kwargs):
+        capsys.readouterr()
+        model.fit(data, callbacks=[slow], verbose=1, **kwargs)
+        return [tuple(map(int, m)) for m in re.findall(r"(?<!Epoch )(\d+)/(\d+)", capsys.readouterr().out)]
+
+    shown = steps_shown(known, epochs=1)
+    assert shown[-1] == (193, 193) and max(done for done, _ in shown) == 193  # Keras alone shows 224/193
+    assert [done for done, _ in shown[:-1]] == [32, 64, 96, 128, 160, 192, 193][: len(shown) - 1]
+    # Unknown length: the first epoch finds 193 steps (Keras alone: 224), the target of the second.
+    output = steps_shown(unknown, epochs=2)
+    assert (193, 193) in output and all(done <= 193 and total == 193 for done, total in output)
+    capsys.readouterr()
+    model.fit(known, epochs=1, verbose=0)
+    assert capsys.readouterr().out == ""
