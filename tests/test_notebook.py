@@ -3,8 +3,9 @@
 The slow tests run `notebooks/deepfm_movielens.ipynb` once (module fixture) with nbclient, in a kernel
 started from this interpreter (a temporary kernel spec, so a stray user kernel named "python3" cannot
 be picked up), with `DEEPFM_MOVIELENS_DIR` pointing at the shared ML-100K folder. A cell inserted after
-the notebook's `parameters` cell cuts `EPOCHS` (and doubles `BATCH_SIZE`) to keep the run short and sends the
-outputs to a temporary folder; a probe cell appended at the end reports the kernel's state as JSON.
+the notebook's `parameters` cell cuts `EPOCHS` (and doubles `BATCH_SIZE`), trains the ablation with one seed
+instead of two, to keep the run short, sends the outputs to a temporary folder, and wraps `plt.show` to record
+every figure's titles and axis labels; a probe cell appended at the end reports the kernel's state as JSON.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tests.conftest import REPO_ROOT, shared_data_path
 NOTEBOOK = REPO_ROOT / "notebooks" / "deepfm_movielens.ipynb"
 TEST_EPOCHS = 3
 TEST_BATCH_SIZE = 2048
+TEST_ABLATION_SEEDS = 1
 EXPECTED_MODELS = ["DeepFM", "fm_1d only (linear)", "FM (fm_1d + fm_2d)", "deep only"]
 PARTS = ("fm_1d", "fm_2d", "deep")
 
@@ -36,7 +38,38 @@ print("PROBE" + _json.dumps({
     "scalar_tags": sorted(scalars.columns),
     "scalar_epochs": [int(i) for i in scalars.index],
     "comparison_rows": len(comparison),
+    "ablation_models": runs["model"].tolist(),
+    "ablation_epochs_run": runs["epochs run"].tolist(),
+    "ablation_best_epoch": runs["best epoch"].tolist(),
+    "max_epochs": EPOCHS,
+    "verdicts": verdicts,
+    "importance_fields": list(importance.fields),
+    "importance_first_order": importance.first_order.tolist(),
+    "importance_interaction": importance.interaction.tolist(),
+    "served_max_abs_diff": served_max_abs_diff,
+    "served_rows": len(served),
+    "figures": _figure_labels,
 }))
+"""
+
+# Runs before the notebook's own imports: every figure shown is recorded (title, axis labels) before display.
+RECORD_FIGURES = """
+import matplotlib.pyplot as _plt
+
+_figure_labels, _plt_show = [], _plt.show
+
+
+def _show_recording_labels(*args, **kwargs):
+    for number in _plt.get_fignums():
+        _figure_labels.append([
+            {"title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
+             "colorbar": ax.get_label() == "<colorbar>", "legend": ax.get_legend() is not None}
+            for ax in _plt.figure(number).axes
+        ])
+    return _plt_show(*args, **kwargs)
+
+
+_plt.show = _show_recording_labels
 """
 
 
@@ -64,12 +97,15 @@ def test_notebook_is_valid_and_stored_without_outputs():
 def test_notebook_parameters_and_data_source():
     nb = read_notebook()
     params = nb.cells[parameters_index(nb)].source
-    for name in ("VARIANT", "TASK", "EPOCHS", "BATCH_SIZE", "SEED", "OUTPUT_DIR"):
+    for name in ("VARIANT", "TASK", "EPOCHS", "BATCH_SIZE", "SEED", "ABLATION_SEEDS", "OUTPUT_DIR"):
         assert f"{name} = " in params, f"parameter {name} missing from the parameters cell"
     assert 'VARIANT = "ml-100k"' in params, "ML-100K should be the default so the notebook runs in minutes"
     source = "\n".join(cell.source for cell in nb.cells)
     assert 'os.environ.get("DEEPFM_MOVIELENS_DIR")' in source
-    for name in ("ContributionLogger", "keras.callbacks.TensorBoard", "plot_model", "model.summary()", "tensorboard"):
+    shown = ("ContributionLogger", "keras.callbacks.TensorBoard", "plot_model", "model.summary()", "tensorboard")
+    shown += ("field_importance", "EarlyStopping", "restore_best_weights=True", "export_serving_model")
+    shown += ("tf.saved_model.load", "serving_request")
+    for name in shown:
         assert name in source, f"the notebook no longer shows {name}"
 
 
@@ -99,7 +135,8 @@ def executed(tmp_path_factory):
     out = root / "out"
     nb = read_notebook()
     overrides = nbformat.v4.new_code_cell(
-        f"EPOCHS = {TEST_EPOCHS}\nBATCH_SIZE = {TEST_BATCH_SIZE}\nOUTPUT_DIR = {str(out)!r}"
+        f"EPOCHS = {TEST_EPOCHS}\nBATCH_SIZE = {TEST_BATCH_SIZE}\nABLATION_SEEDS = {TEST_ABLATION_SEEDS}\n"
+        f"OUTPUT_DIR = {str(out)!r}\n{RECORD_FIGURES}"
     )
     nb.cells.insert(parameters_index(nb) + 1, overrides)
     nb.cells.append(nbformat.v4.new_code_cell(PROBE))
@@ -136,7 +173,7 @@ def _text(output) -> str:
 
 
 @pytest.mark.slow
-def test_comparison_table_has_four_models_with_finite_holdout_metrics(executed):
+def test_ablation_table_has_four_models_trained_with_early_stopping(executed):
     nb, out, probe, _ = executed
     import pandas as pd
 
@@ -150,9 +187,86 @@ def test_comparison_table_has_four_models_with_finite_holdout_metrics(executed):
     assert table.loc["DeepFM", "rmse"] < 1.05, table
     assert table.loc["DeepFM", "parameters"] > max(table.loc[m, "parameters"] for m in EXPECTED_MODELS[1:])
     assert set(table.loc["DeepFM", "parts"].split(" + ")) == set(PARTS)
+    # One run per model and seed, each stopped by early stopping or the epoch cap, best epoch restored.
+    assert probe["ablation_models"] == [m for m in EXPECTED_MODELS for _ in range(TEST_ABLATION_SEEDS)]
+    assert probe["max_epochs"] == TEST_EPOCHS
+    for run, best in zip(probe["ablation_epochs_run"], probe["ablation_best_epoch"], strict=True):
+        assert 1 <= best <= run <= TEST_EPOCHS, probe
+    runs = pd.read_csv(out / "ablation_runs.csv")
+    assert len(runs) == 4 * TEST_ABLATION_SEEDS
     # The table is displayed, not only saved.
     shown = [_text(o) for _, cell, o in _outputs(nb) if "comparison.round" in cell.source]
     assert shown and all(name in shown[0] for name in EXPECTED_MODELS), shown
+
+
+@pytest.mark.slow
+def test_ablation_verdict_is_computed_from_the_table(executed):
+    nb, out, probe, _ = executed
+    import pandas as pd
+
+    table = pd.read_csv(out / "comparison.csv", index_col="model")
+    ranking = table["rmse"].sort_values()
+    printed = "".join(_text(o) for _, cell, o in _outputs(nb) if "def verdict" in cell.source)
+    listed = [line.split()[0] for line in printed.splitlines() if line.startswith("  ")]
+    assert listed == [name.split()[0] for name in ranking.index], printed
+    first = probe["verdicts"][0]
+    assert first.startswith(f"{ranking.index[0]} beats {ranking.index[1]} by "), first
+    assert any("DeepFM" in v and "deep only" in v for v in probe["verdicts"]), probe["verdicts"]
+    assert all(v.endswith("this data.") or "could reverse it" in v for v in probe["verdicts"]), probe["verdicts"]
+    assert all(v in printed for v in probe["verdicts"])
+
+
+@pytest.mark.slow
+def test_field_importance_is_computed_and_plotted(executed):
+    nb, _, probe, _ = executed
+    import numpy as np
+
+    fields = probe["importance_fields"]
+    assert len(fields) == probe["num_fields"]
+    assert {"user_id", "movie_id", "genres", "year"} <= set(fields)
+    first_order = np.array(probe["importance_first_order"])
+    interaction = np.array(probe["importance_interaction"])
+    assert first_order.shape == (len(fields),)
+    assert interaction.shape == (len(fields), len(fields))
+    assert np.isfinite(interaction).all() and (interaction >= 0).all()
+    np.testing.assert_allclose(interaction, interaction.T)
+    np.testing.assert_array_equal(np.diag(interaction), 0.0)
+    assert (first_order > 0).any() and (interaction > 0).any()
+    # Field names on both axes of the heatmap, a labelled colour bar.
+    [heatmap] = [f for f in probe["figures"] if any(ax["colorbar"] for ax in f)]
+    assert any("interaction" in ax["title"] for ax in heatmap)
+    assert all(ax["ylabel"] for ax in heatmap if ax["colorbar"])
+
+
+@pytest.mark.slow
+def test_every_figure_has_a_title_axis_labels_and_units(executed):
+    _, _, probe, _ = executed
+    figures = probe["figures"]
+    assert len(figures) >= 3, figures  # learning curves, contribution weights, field importance
+    for axes in figures:
+        for ax in axes:
+            if ax["colorbar"]:
+                assert ax["ylabel"], axes
+                continue
+            assert ax["title"] and ax["xlabel"] and ax["ylabel"], axes
+    curves = figures[0]
+    assert [ax["xlabel"] for ax in curves] == ["epoch", "epoch"]
+    assert "stars" in curves[1]["ylabel"], curves  # RMSE in stars
+    assert all(ax["legend"] for f in figures[:2] for ax in f), figures[:2]
+
+
+@pytest.mark.slow
+def test_served_prediction_matches_the_keras_model(executed):
+    nb, out, probe, _ = executed
+    assert probe["served_rows"] == 5
+    assert probe["served_max_abs_diff"] < 1e-5, probe["served_max_abs_diff"]
+    assert (out / "serving" / "deepfm" / "1" / "saved_model.pb").is_file()
+    # At the end: after the ablation and the field importance.
+    serving = max(i for i, cell in enumerate(nb.cells) if "tf.saved_model.load" in cell.source)
+    before = [
+        i for i, cell in enumerate(nb.cells) if "comparison.round" in cell.source or "field_importance(" in cell.source
+    ]
+    assert before and all(i < serving for i in before), (before, serving)
 
 
 @pytest.mark.slow
@@ -176,7 +290,7 @@ def test_notebook_shows_summary_plots_and_saves_the_model(executed):
     for layer in ("embeddings", "fm_1d", "fm_2d", "deep", "combine", "Total params"):
         assert layer in summary, f"{layer!r} missing from the model.summary() output"
     images = [o for _, _, o in _outputs(nb) if "image/png" in o.get("data", {})]
-    assert len(images) >= 2, "the learning curves and the contribution plot should be rendered"
+    assert len(images) >= 3, "the learning curves, the contribution plot and the field importance should be rendered"
     for name in ("model.keras", "encoder.json", "comparison.csv"):
         assert (out / name).is_file(), name
     assert probe["num_fields"] == 9  # year + 7 categorical fields + genres
