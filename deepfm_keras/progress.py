@@ -85,7 +85,8 @@ def fit_verbose(verbose: int | str = "auto", *, stream: TextIO | None = None) ->
     """The `verbose` argument for `model.fit`, `evaluate` and `predict` that suits where output goes.
 
     Keras' progress bar (`verbose=1`) redraws itself with `\\b` and `\\r` at
-    each step: fine on a terminal, a flood in a log file. `"auto"` gives 1 when
+    each step: fine on a terminal, a flood in a log file (Keras 3.15 redraws
+    so on any POSIX system, terminal or not). `"auto"` gives 1 when
     the output stream is a terminal and 2 (one line per epoch) when it is not.
 
     Args:
@@ -302,8 +303,14 @@ class Progress:
     def __enter__(self) -> Progress:
         return self
 
-    def __exit__(self, *exc_info) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc_value, traceback) -> None:
+        if exc_type is None:
+            self.close()
+        elif not self.closed:  # an error: end the live line, so that the traceback starts on its own line
+            self.closed = True
+            if self.live and self._drawn_width:
+                self.stream.write("\n")
+                self.stream.flush()
 
     def __repr__(self) -> str:
         return f"<Progress {self.format()!r}>"

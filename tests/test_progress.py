@@ -181,3 +181,13 @@ def test_quiet_tensorflow_keeps_a_users_level_and_works_after_import(monkeypatch
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL")
     quiet_tensorflow()
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "2"
+
+
+def test_an_error_ends_the_live_line_without_a_final_report(clock):
+    for stream, expected in ((Terminal(), 1), (io.StringIO(), 0)):
+        with pytest.raises(OSError), Progress("scan", total=100, stream=stream) as report:
+            clock.now += 1
+            report.update(5)
+            raise OSError("disk")
+        assert report.closed and stream.getvalue().count("\n") == expected
+        assert "100%" not in stream.getvalue()

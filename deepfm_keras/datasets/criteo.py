@@ -65,6 +65,7 @@ Counters accumulate over every pass of every dataset made by one reader (call
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import gzip
 import os
@@ -531,7 +532,10 @@ class _CallbackProgress:
         self.lines += lines
         self.callback(self.lines, time.perf_counter() - self.start)
 
-    def close(self):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
         pass
 
 
@@ -616,7 +620,7 @@ def fit_encoder(
     sizes = {path: _content_size_estimate(path) for path in files} if progress is True else {}
     report = _progress(progress, "vocabulary pass", files, sizes.get)
     done, well_formed = 0, 0
-    try:
+    with report or contextlib.nullcontext():
         for path in files:  # file by file, so that a read error names its file
             ds = _line_batches([path], batch_size).map(distinct, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
             file_bytes = 0
@@ -632,9 +636,6 @@ def fit_encoder(
                 raise ValueError(f"Criteo file {path} cannot be read to its end: {e.message.strip()}") from None
             if report and report.total is not None:
                 report.total += file_bytes - sizes[path]  # the file's estimate, replaced by what it held
-    finally:
-        if report:
-            report.close()
     if well_formed == 0:
         raise ValueError(
             f"`fit_encoder` read {done} lines and none is a well-formed Criteo line: nothing to learn from. "
@@ -734,15 +735,12 @@ def validate_files(
     files = _check_files(files)
     report = ValidationReport()
     reporter = _progress(progress, "validating", files, os.path.getsize)
-    try:
+    with reporter or contextlib.nullcontext():
         for path in files:
             try:
                 _validate_file(path, report, max_examples, reporter)
             except (EOFError, gzip.BadGzipFile, zlib.error) as e:  # truncated (EOFError), bad header, CRC or data
                 raise ValueError(f"Criteo file {path} is a truncated or corrupt gzip file: {e}") from None
-    finally:
-        if reporter:
-            reporter.close()
     return report
 
 
