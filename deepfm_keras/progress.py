@@ -6,7 +6,8 @@ module (and call `quiet_tensorflow`) before TensorFlow loads.
 - `quiet_tensorflow()`: call first thing; TensorFlow then starts without its
   C++ start-up notices (cpu_feature_guard's "This TensorFlow binary is
   optimized...", oneDNN's "custom operations are on", absl's "All log
-  messages before absl::InitializeLog()..."). Warnings and errors still show.
+  messages before absl::InitializeLog()..."). C++ errors and Python
+  warnings still show.
 - `Progress`: rows or bytes done, rate and, when the total is known, percent
   and ETA. On a terminal it is one line redrawn in place; in a log file (any
   stream that is not a terminal) it is a plain line every 10% of the total
@@ -48,9 +49,10 @@ _now = time.monotonic  # the clock, a module attribute so that tests can replace
 def quiet_tensorflow() -> None:
     """Silences TensorFlow's start-up notices; call it before `import tensorflow`.
 
-    Sets `TF_CPP_MIN_LOG_LEVEL=2` (TensorFlow's C++ log then shows warnings
-    and errors only) unless the environment already sets it, so a user's
-    own setting wins: that hides the C++ notices, and with them absl's "All
+    Sets `TF_CPP_MIN_LOG_LEVEL=2` (TensorFlow's C++ log then shows errors
+    only, no info or warning lines) unless the environment already sets it,
+    so a user's own setting wins (`1` keeps C++ warnings, `0` shows all):
+    that hides the C++ notices, and with them absl's "All
     log messages before absl::InitializeLog() is called are written to
     STDERR", printed before the first of them. The Python `tensorflow`
     logger is set to `WARNING` when it would show `INFO` records (e.g.
