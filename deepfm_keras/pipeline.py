@@ -140,6 +140,23 @@ def task_objective(task: str):
     return "binary_crossentropy", keras.metrics.AUC(name="auc"), "val_auc", "max"
 
 
+def build_and_compile(spec, config: RunConfig, *, loss, metric):
+    """`build_deepfm` with `[model]`'s settings, compiled with `[training]`'s optimizer, `loss` and `metric`."""
+    from deepfm_keras.model import build_deepfm
+
+    m, t = config.model, config.training
+    model = build_deepfm(
+        spec,
+        embedding_dim=m.embedding_dim,
+        hidden_units=m.hidden_units,
+        dropout=m.dropout,
+        embedding_l2=m.embedding_l2,
+        task=m.task,
+    )
+    model.compile(optimizer=make_optimizer(t.optimizer, t.learning_rate), loss=loss, metrics=[metric])
+    return model
+
+
 def make_encoder(features: FeaturesConfig):
     """The unfitted `FeatureEncoder` of a `[features]` section (option tables become column specs)."""
     from deepfm_keras.encoding import (
@@ -245,10 +262,16 @@ def serving_check(model, encoder, rows: pd.DataFrame, path: str) -> dict:
     from deepfm_keras.serving import export_serving_model, serving_request
 
     export_serving_model(model, encoder, path)
-    signature = tf.saved_model.load(path).signatures["serving_default"]
-    request = serving_request(rows, encoder)
-    served = signature(**{k: tf.constant(v) for k, v in request.items()})["prediction"].numpy().reshape(-1)
-    expected = model.predict_on_batch(encoder.transform(rows)).reshape(-1)
+    request = {k: tf.constant(v) for k, v in serving_request(rows, encoder).items()}
+    return _served_vs_keras(model, path, request, encoder.transform(rows))
+
+
+def _served_vs_keras(model, path: str, request, inputs) -> dict:
+    """Scores `request` (raw tensors) with the SavedModel at `path` and `inputs` with the Keras model; the largest gap."""
+    import tensorflow as tf
+
+    served = tf.saved_model.load(path).signatures["serving_default"](**request)["prediction"].numpy().reshape(-1)
+    expected = np.asarray(model.predict_on_batch(inputs)).reshape(-1)
     return {
         "path": path,
         "rows_checked": int(served.size),
@@ -323,7 +346,6 @@ def run(
     from deepfm_keras.distribute import get_strategy, is_chief
     from deepfm_keras.io import save_model
     from deepfm_keras.metrics import holdout_metrics
-    from deepfm_keras.model import build_deepfm
     from deepfm_keras.training import fit, make_callbacks
 
     started = time.perf_counter()
@@ -356,16 +378,7 @@ def run(
     strategy = get_strategy()
     loss, metric, monitor, mode = task_objective(model_cfg.task)
     with strategy.scope():
-        model = build_deepfm(
-            encoder.feature_spec,
-            embedding_dim=model_cfg.embedding_dim,
-            hidden_units=model_cfg.hidden_units,
-            dropout=model_cfg.dropout,
-            embedding_l2=model_cfg.embedding_l2,
-            task=model_cfg.task,
-        )
-        model.compile(optimizer=make_optimizer(train_cfg.optimizer, train_cfg.learning_rate), loss=loss,
-                      metrics=[metric])  # fmt: skip
+        model = build_and_compile(encoder.feature_spec, config, loss=loss, metric=metric)
 
     train_ds = make_dataset(x_train, y_train, batch_size=train_cfg.batch_size, seed=train_cfg.seed)
     val_ds = make_dataset(x_val, y_val, batch_size=max(8192, train_cfg.batch_size), shuffle=False)
@@ -487,21 +500,12 @@ def _criteo_counter(reader, files, max_fraction):
 
 
 def _criteo_serving_check(model, encoder, test_files, path: str, rows: int = 256) -> dict:
-    import tensorflow as tf
-
     from deepfm_keras.datasets import criteo
     from deepfm_keras.serving import export_serving_model
 
     export_serving_model(model, encoder, path)
-    serve = tf.saved_model.load(path).signatures["serving_default"]
     raw, _ = next(iter(criteo.CriteoReader(encoder=encoder).raw_dataset(test_files, batch_size=rows)))
-    served = serve(**raw)["prediction"].numpy()
-    expected = model.predict_on_batch(encoder.encode(raw))[:, 0]
-    return {
-        "path": path,
-        "rows_checked": int(served.size),
-        "max_abs_diff_vs_keras": float(np.abs(served - expected).max()),
-    }
+    return _served_vs_keras(model, path, raw, encoder.encode(raw))
 
 
 def _run_criteo(config: RunConfig, *, verbose, log) -> dict:
@@ -512,9 +516,8 @@ def _run_criteo(config: RunConfig, *, verbose, log) -> dict:
     from deepfm_keras.datasets import criteo
     from deepfm_keras.io import save_model
     from deepfm_keras.metrics import auc, logloss
-    from deepfm_keras.model import build_deepfm
 
-    data, feats, train_cfg, model_cfg = config.data, config.features, config.training, config.model
+    data, feats, train_cfg = config.data, config.features, config.training
     out = Path(config.output.dir)
     keras.utils.set_random_seed(train_cfg.seed)
     for f in (*data.train, *data.test):
@@ -527,15 +530,8 @@ def _run_criteo(config: RunConfig, *, verbose, log) -> dict:
     else:
         encoder = criteo.make_encoder(num_buckets=feats.criteo_num_buckets)
     reader = criteo.CriteoReader(encoder=encoder)
-    model = build_deepfm(
-        reader.feature_spec,
-        embedding_dim=model_cfg.embedding_dim,
-        hidden_units=model_cfg.hidden_units,
-        dropout=model_cfg.dropout,
-        embedding_l2=model_cfg.embedding_l2,
-    )
-    model.compile(optimizer=make_optimizer(train_cfg.optimizer, train_cfg.learning_rate), loss="binary_crossentropy",
-                  metrics=[keras.metrics.AUC(name="auc")])  # fmt: skip
+    loss, metric, _, _ = task_objective("binary")
+    model = build_and_compile(reader.feature_spec, config, loss=loss, metric=metric)
     train = reader.dataset(list(data.train), batch_size=train_cfg.batch_size, shuffle_buffer=train_cfg.shuffle_buffer,
                            seed=train_cfg.seed)  # fmt: skip
     for _ in train.take(1):
