@@ -198,12 +198,13 @@ class _StepProgbarLogger(keras.callbacks.ProgbarLogger):
     Keras 3.15 reports each execution of `steps_per_execution` steps at its
     last step as if it were full, so the last one of an epoch overshoots
     (224/193 for 193 batches at 32 per execution, keras-team/keras#20861) and
-    an epoch of unknown length seems to end on a multiple of 32. Here a step
-    is capped at the known number of steps; when that is unknown (the first
-    epoch over a dataset of unknown cardinality), training steps are counted
-    by the optimizer's `iterations` (a mixed-precision step skipped for
-    non-finite gradients is not counted). The number found at the end of
-    that epoch is the target of the next ones.
+    an epoch of unknown length seems to end on a multiple of 32; Keras 3.10
+    reports it at its first step instead. Here training steps are counted by
+    the optimizer's `iterations` (a mixed-precision step skipped for
+    non-finite gradients is not counted) and capped at the known number of
+    steps; on a dataset of unknown cardinality the number found at the end of
+    the first epoch is the target of the next ones. Evaluation and prediction
+    have no step counter: their step is only capped.
     """
 
     _first_iteration = None
@@ -219,14 +220,16 @@ class _StepProgbarLogger(keras.callbacks.ProgbarLogger):
         return batch if self.target is None else min(batch, self.target - 1)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._first_iteration = self._iterations() if self.target is None else None
+        self._first_iteration = self._iterations()
         super().on_epoch_begin(epoch, logs)
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.target is None and self._first_iteration is not None:
+        # The optimizer's step counter says how many steps ran, whatever `batch` means: Keras 3.15 passes the last
+        # step of an execution (and overshoots at the end), Keras 3.10 its first (and lags 31 steps behind).
+        if self._first_iteration is not None:
             now = self._iterations()
             if now is not None:
-                batch = min(batch, now - self._first_iteration - 1)
+                batch = now - self._first_iteration - 1
         super().on_train_batch_end(self._capped(batch), logs)
 
     def on_test_batch_end(self, batch, logs=None):
