@@ -6,7 +6,21 @@ A feature spec is a plain list of frozen dataclasses, one per input field:
 - `CategoricalFeature` ("single-level"): one integer id per row, in
   `[0, vocabulary_size)`.
 - `MultiCategoricalFeature` ("multi-level"): a variable-length list of ids per
-  row, padded with 0 to `max_len` columns; 0 is padding and never counts.
+  row, padded with 0 to `max_len` columns; 0 is padding and never counts. Its
+  ids are pooled with a `combiner` (`"mean"`, `"sum"` or `"max"`), optionally
+  weighted by a float input named `weight_name` (one weight per position).
+- `NumericSequenceFeature`: a variable-length list of numbers per row, padded
+  with NaN to `max_len` columns, pooled with a `combiner` into one number.
+
+Any categorical field may name the table it looks up (`embedding_name`): fields
+with the same `embedding_name` share one embedding table and one first-order
+table (a user's history of movie ids and the `movie_id` field, say). A field's
+table is its own name unless it says otherwise.
+
+Any field may have its own `embedding_dim` for the deep part: the deep part
+reads its whole vector, the FM parts (which need one common size `k`) its
+first `k` coordinates, zero-padded when the field's vector is shorter than
+`k` (such a field interacts through its first `embedding_dim` coordinates).
 
 Example:
 
@@ -14,6 +28,10 @@ Example:
 ...     NumericFeature("age"),
 ...     CategoricalFeature("user_id", vocabulary_size=6041),
 ...     MultiCategoricalFeature("genres", vocabulary_size=19, max_len=6),
+...     MultiCategoricalFeature("history", vocabulary_size=3953, max_len=50, embedding_name="movie_id",
+...                             weight_name="history_ratings"),
+...     CategoricalFeature("movie_id", vocabulary_size=3953),
+...     CategoricalFeature("zip", vocabulary_size=3000, embedding_dim=32),
 ... ]
 >>> spec_from_dicts(spec_to_dicts(spec)) == spec
 True
@@ -60,6 +78,31 @@ def _check_int(feature: str, arg: str, value: Any, minimum: int) -> None:
         raise ValueError(f"Feature '{feature}': `{arg}` should be an integer >= {minimum}. Received: {arg}={value!r}")
 
 
+COMBINERS = ("mean", "sum", "max")
+
+
+def _check_options(feature, *, combiner=None, names=()) -> None:
+    """Checks the optional arguments every kind shares: `embedding_dim`, `combiner`, and extra input/table names."""
+    if feature.embedding_dim is not None:
+        _check_int(feature.name, "embedding_dim", feature.embedding_dim, 1)
+    if combiner is not None and combiner not in COMBINERS:
+        raise ValueError(
+            f"Feature '{feature.name}': `combiner` should be one of {COMBINERS}. Received: combiner={combiner!r}"
+        )
+    for arg in names:
+        value = getattr(feature, arg)
+        if value is not None and (not isinstance(value, str) or not _NAME_RE.fullmatch(value)):
+            raise ValueError(
+                f"Feature '{feature.name}': `{arg}` should be None or a name of ASCII letters, digits, '_', '.' or "
+                f"'-' that starts with a letter. Received: {arg}={value!r}"
+            )
+
+
+def _optional(feature, defaults: Mapping[str, Any]) -> dict:
+    """The optional arguments of `feature` that differ from their defaults (a plain spec's dict stays as it was)."""
+    return {k: getattr(feature, k) for k, default in defaults.items() if getattr(feature, k) != default}
+
+
 @dataclasses.dataclass(frozen=True)
 class NumericFeature:
     """A numeric field: one float per row.
@@ -73,6 +116,8 @@ class NumericFeature:
 
     Args:
         name: input name, the key of the feature in the input dict.
+        embedding_dim: its vector's size in the deep part, if not the
+            model's common `embedding_dim` (see the module docstring).
 
     Example:
 
@@ -81,13 +126,16 @@ class NumericFeature:
     """
 
     name: str
+    embedding_dim: int | None = None
     kind: ClassVar[str] = "numeric"
+    _defaults: ClassVar[dict] = {"embedding_dim": None}
 
     def __post_init__(self):
         _check_name(self.name)
+        _check_options(self)
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "name": self.name}
+        return {"kind": self.kind, "name": self.name, **_optional(self, self._defaults)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +151,12 @@ class CategoricalFeature:
         name: input name, the key of the feature in the input dict.
         vocabulary_size: number of ids, at least 2 (with `FeatureEncoder`:
             padding 0, OOV 1 and the known values).
+        embedding_name: the table it looks up; fields with the same
+            `embedding_name` share their embedding and first-order rows (and
+            must agree on `vocabulary_size` and `embedding_dim`). Default: its
+            own `name`.
+        embedding_dim: its vector's size in the deep part, if not the
+            model's common `embedding_dim`.
 
     Example:
 
@@ -112,14 +166,28 @@ class CategoricalFeature:
 
     name: str
     vocabulary_size: int
+    embedding_name: str | None = None
+    embedding_dim: int | None = None
     kind: ClassVar[str] = "categorical"
+    _defaults: ClassVar[dict] = {"embedding_name": None, "embedding_dim": None}
 
     def __post_init__(self):
         _check_name(self.name)
         _check_int(self.name, "vocabulary_size", self.vocabulary_size, 2)
+        _check_options(self, names=("embedding_name",))
+
+    @property
+    def table(self) -> str:
+        """The name of the table this field looks up: `embedding_name`, else its own name."""
+        return self.embedding_name or self.name
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "name": self.name, "vocabulary_size": self.vocabulary_size}
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "vocabulary_size": self.vocabulary_size,
+            **_optional(self, self._defaults),
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,30 +195,61 @@ class MultiCategoricalFeature:
     """A multi-level categorical field: a variable-length list of ids per row.
 
     The model reads it as an int tensor of shape `(batch, max_len)`, the list
-    padded with 0 (0 is padding and never a value). Its embeddings are
-    mean-pooled over the non-padding positions; an all-padding row gives a zero
-    vector.
+    padded with 0 (0 is padding and never a value). Its embeddings `e_j` (and
+    its first-order weights, the same way) are pooled over the non-padding
+    positions `j`, each scaled by its weight `w_j` if the field is weighted
+    (`w_j = 1` otherwise):
+
+    - `"mean"` (the default): `sum_j w_j e_j / n`, `n` the number of
+      non-padding ids (DeepCTR's weighted mean; with no weights, the mean);
+    - `"sum"`: `sum_j w_j e_j`;
+    - `"max"`: the element-wise max of `w_j e_j`.
+
+    A row whose list is all padding gives a zero vector with every combiner.
 
     Args:
         name: input name, the key of the feature in the input dict.
         vocabulary_size: number of ids including padding 0, at least 2.
         max_len: number of columns, at least 1.
+        combiner: `"mean"`, `"sum"` or `"max"`.
+        weight_name: if set, the model has a second, float input of that name
+            and shape `(batch, max_len)`: the weight of each position (a tag
+            score, a rating, a watch time). Weights must be finite; those at
+            padding positions are ignored.
+        embedding_name: the table it looks up (default its own `name`):
+            `embedding_name="movie_id"` makes a history of movie ids share the
+            `movie_id` field's rows.
+        embedding_dim: its pooled vector's size in the deep part, if not the
+            model's common `embedding_dim`.
 
     Example:
 
     >>> MultiCategoricalFeature("genres", vocabulary_size=19, max_len=6).max_len
     6
+    >>> MultiCategoricalFeature("tags", 100, max_len=5, combiner="sum", weight_name="tag_scores").to_dict()
+    {'kind': 'multi_categorical', 'name': 'tags', 'vocabulary_size': 100, 'max_len': 5, 'combiner': 'sum', 'weight_name': 'tag_scores'}
     """
 
     name: str
     vocabulary_size: int
     max_len: int
+    combiner: str = "mean"
+    weight_name: str | None = None
+    embedding_name: str | None = None
+    embedding_dim: int | None = None
     kind: ClassVar[str] = "multi_categorical"
+    _defaults: ClassVar[dict] = {"combiner": "mean", "weight_name": None, "embedding_name": None, "embedding_dim": None}
 
     def __post_init__(self):
         _check_name(self.name)
         _check_int(self.name, "vocabulary_size", self.vocabulary_size, 2)
         _check_int(self.name, "max_len", self.max_len, 1)
+        _check_options(self, combiner=self.combiner, names=("weight_name", "embedding_name"))
+
+    @property
+    def table(self) -> str:
+        """The name of the table this field looks up: `embedding_name`, else its own name."""
+        return self.embedding_name or self.name
 
     def to_dict(self) -> dict:
         return {
@@ -158,19 +257,66 @@ class MultiCategoricalFeature:
             "name": self.name,
             "vocabulary_size": self.vocabulary_size,
             "max_len": self.max_len,
+            **_optional(self, self._defaults),
         }
 
 
-Feature = NumericFeature | CategoricalFeature | MultiCategoricalFeature
-FEATURE_TYPES = {cls.kind: cls for cls in (NumericFeature, CategoricalFeature, MultiCategoricalFeature)}
+@dataclasses.dataclass(frozen=True)
+class NumericSequenceFeature:
+    """A numeric sequence field: a variable-length list of numbers per row.
+
+    The model reads it as a float tensor of shape `(batch, max_len)`, the list
+    padded with NaN (NaN marks padding here, and only here; inf and values
+    beyond `+-NUMERIC_LIMIT` are refused as for a `NumericFeature`). Its
+    non-padding values are pooled into one number `s` with the `combiner`
+    (`"mean"`, `"sum"` or `"max"`; 0 for an all-padding row), and the field
+    then enters the model as a numeric field does: first-order term `w * s`,
+    embedding `s * v`.
+
+    Args:
+        name: input name, the key of the feature in the input dict.
+        max_len: number of columns, at least 1.
+        combiner: `"mean"`, `"sum"` or `"max"`.
+        embedding_dim: its vector's size in the deep part, if not the
+            model's common `embedding_dim`.
+
+    Example:
+
+    >>> NumericSequenceFeature("recent_prices", max_len=10, combiner="max").to_dict()
+    {'kind': 'numeric_sequence', 'name': 'recent_prices', 'max_len': 10, 'combiner': 'max'}
+    """
+
+    name: str
+    max_len: int
+    combiner: str = "mean"
+    embedding_dim: int | None = None
+    kind: ClassVar[str] = "numeric_sequence"
+    _defaults: ClassVar[dict] = {"combiner": "mean", "embedding_dim": None}
+
+    def __post_init__(self):
+        _check_name(self.name)
+        _check_int(self.name, "max_len", self.max_len, 1)
+        _check_options(self, combiner=self.combiner)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "name": self.name, "max_len": self.max_len, **_optional(self, self._defaults)}
+
+
+Feature = NumericFeature | CategoricalFeature | MultiCategoricalFeature | NumericSequenceFeature
+FEATURE_TYPES = {
+    cls.kind: cls for cls in (NumericFeature, CategoricalFeature, MultiCategoricalFeature, NumericSequenceFeature)
+}
+NUMERIC_KINDS = (NumericFeature, NumericSequenceFeature)
+ID_KINDS = (CategoricalFeature, MultiCategoricalFeature)
 
 
 def feature_from_dict(config: Mapping[str, Any]) -> Feature:
     """Rebuilds one feature from its `to_dict()` form.
 
     Args:
-        config: a dict with `kind` ("numeric", "categorical" or
-            "multi_categorical") and the feature's arguments.
+        config: a dict with `kind` ("numeric", "categorical",
+            "multi_categorical" or "numeric_sequence") and the feature's
+            arguments.
 
     Returns:
         The feature.
@@ -216,9 +362,54 @@ def spec_from_dicts(configs: Iterable[Mapping[str, Any]]) -> list[Feature]:
         List of features, checked like `normalize_spec`.
 
     >>> spec_from_dicts([{"kind": "numeric", "name": "age"}])
-    [NumericFeature(name='age')]
+    [NumericFeature(name='age', embedding_dim=None)]
     """
     return normalize_spec([feature_from_dict(c) for c in configs])
+
+
+def _check_inputs_and_tables(features: list) -> None:
+    """Every model input name (feature names and `weight_name`s) distinct; shared tables consistent."""
+    inputs: dict[str, str] = {}  # input name -> what declares it
+    for feature in features:
+        declared = [(feature.name, f"feature '{feature.name}'")]
+        if getattr(feature, "weight_name", None):
+            declared.append((feature.weight_name, f"the `weight_name` of feature '{feature.name}'"))
+        for name, what in declared:
+            if name in inputs:
+                raise ValueError(f"Duplicate input name '{name}' in `feature_spec`: {inputs[name]} and {what}.")
+            clash = [other for other in inputs if _argument_name(other) == _argument_name(name)]
+            if clash:
+                raise ValueError(
+                    f"Input names '{clash[0]}' and '{name}' differ only in case or in '-', '.' and '_': "
+                    "the exported TensorFlow signature cannot tell them apart. Rename one of them."
+                )
+            inputs[name] = what
+    by_name = {f.name: f for f in features}
+    tables: dict[str, Any] = {}
+    for feature in features:
+        table = getattr(feature, "table", None)
+        if table is None:
+            if any(getattr(f, "embedding_name", None) == feature.name for f in features):
+                raise ValueError(
+                    f"A feature has embedding_name='{feature.name}', but '{feature.name}' is a "
+                    f"{feature.kind} feature, which has no table."
+                )
+            continue
+        owner = tables.setdefault(table, feature)
+        if owner is feature:
+            if table != feature.name and table in by_name and not isinstance(by_name[table], ID_KINDS):
+                raise ValueError(
+                    f"Feature '{feature.name}': embedding_name='{table}' names a {by_name[table].kind} feature, "
+                    "which has no table."
+                )
+            continue
+        for arg in ("vocabulary_size", "embedding_dim"):
+            if getattr(owner, arg) != getattr(feature, arg):
+                raise ValueError(
+                    f"Features '{owner.name}' and '{feature.name}' share the table '{table}' but differ in "
+                    f"`{arg}` ({getattr(owner, arg)!r} vs {getattr(feature, arg)!r}): a shared table has one size. "
+                    "Give them the same vocabulary (e.g. one FeatureEncoder vocabulary) and embedding_dim."
+                )
 
 
 def normalize_spec(spec: Any) -> list[Feature]:
@@ -234,43 +425,71 @@ def normalize_spec(spec: Any) -> list[Feature]:
         List of features, in the given order.
 
     Raises:
-        ValueError: for an empty spec, a duplicate name or an entry that is
-            not a feature, naming the offending feature.
+        ValueError: for an empty spec, a duplicate name (features and
+            `weight_name`s are all model inputs), an entry that is not a
+            feature, or fields sharing a table (`embedding_name`) with
+            different `vocabulary_size` or `embedding_dim`, naming the
+            offending features.
     """
     if hasattr(spec, "feature_spec") and not isinstance(spec, (list, tuple)):
         spec = spec.feature_spec
     if isinstance(spec, (str, bytes, Mapping)) or not isinstance(spec, Sequence):
         raise ValueError(f"`feature_spec` should be a list of features. Received: {type(spec).__name__}")
     features: list[Feature] = []
-    seen: set[str] = set()
     for entry in spec:
         if isinstance(entry, Mapping):
             entry = feature_from_dict(entry)
         if not isinstance(entry, tuple(FEATURE_TYPES.values())):
             raise ValueError(
-                "Every entry of `feature_spec` should be a NumericFeature, "
-                f"CategoricalFeature or MultiCategoricalFeature. Received: {entry!r}"
+                "Every entry of `feature_spec` should be a NumericFeature, CategoricalFeature, "
+                f"MultiCategoricalFeature or NumericSequenceFeature. Received: {entry!r}"
             )
-        if entry.name in seen:
+        if any(f.name == entry.name for f in features):
             raise ValueError(f"Duplicate feature name '{entry.name}' in `feature_spec`.")
-        clash = [name for name in seen if _argument_name(name) == _argument_name(entry.name)]
-        if clash:
-            raise ValueError(
-                f"Feature names '{clash[0]}' and '{entry.name}' differ only in case or in '-', '.' and '_': "
-                "the exported TensorFlow signature cannot tell them apart. Rename one of them."
-            )
-        seen.add(entry.name)
         features.append(entry)
     if not features:
         raise ValueError("`feature_spec` is empty: a DeepFM model needs at least one feature.")
+    _check_inputs_and_tables(features)
     return features
+
+
+def field_groups(spec: Iterable[Feature], *, by_dim: bool = True) -> list[tuple[str, int | None, list[Feature]]]:
+    """The groups of fields the model embeds together, in the order of its `(batch, fields, k)` embeddings.
+
+    Numeric fields (plain and sequences) come first, then the categorical and
+    multi-categorical fields. Within each, fields are grouped by their own
+    `embedding_dim` (`None`: the model's common size), groups in the order
+    their first field appears in the spec, fields in spec order.
+
+    Args:
+        spec: list of features.
+        by_dim: group by `embedding_dim` (else one group per kind).
+
+    Returns:
+        List of `(kind, embedding_dim, features)` with `kind` `"numeric"` or
+        `"categorical"`.
+
+    >>> spec = [CategoricalFeature("a", 3, embedding_dim=4), NumericFeature("b"), CategoricalFeature("c", 3)]
+    >>> [(kind, dim, [f.name for f in fs]) for kind, dim, fs in field_groups(spec)]
+    [('numeric', None, ['b']), ('categorical', 4, ['a']), ('categorical', None, ['c'])]
+    """
+    spec = normalize_spec(list(spec))
+    groups: list[tuple[str, int | None, list[Feature]]] = []
+    for kind, types in (("numeric", NUMERIC_KINDS), ("categorical", ID_KINDS)):
+        by_key: dict[int | None, list[Feature]] = {}
+        for feature in spec:
+            if isinstance(feature, types):
+                by_key.setdefault(feature.embedding_dim if by_dim else None, []).append(feature)
+        groups += [(kind, dim, features) for dim, features in by_key.items()]
+    return groups
 
 
 def field_order(spec: Iterable[Feature]) -> list[str]:
     """Names of the fields in the order of the model's `(batch, fields, k)` embeddings.
 
     Numeric fields come first, then the categorical and multi-categorical
-    fields, each group in spec order.
+    fields, each group in spec order (fields with their own `embedding_dim`
+    grouped by it: see `field_groups`).
 
     Args:
         spec: list of features.
@@ -281,7 +500,18 @@ def field_order(spec: Iterable[Feature]) -> list[str]:
     >>> field_order([CategoricalFeature("a", 3), NumericFeature("b")])
     ['b', 'a']
     """
-    spec = normalize_spec(list(spec))
-    numeric = [f.name for f in spec if isinstance(f, NumericFeature)]
-    other = [f.name for f in spec if not isinstance(f, NumericFeature)]
-    return numeric + other
+    return [f.name for _, _, features in field_groups(spec) for f in features]
+
+
+def input_names(spec: Iterable[Feature]) -> list[str]:
+    """Every input name of the model a spec builds: each feature's name, then its `weight_name` if it has one.
+
+    >>> input_names([MultiCategoricalFeature("tags", 9, max_len=3, weight_name="tag_w"), NumericFeature("x")])
+    ['tags', 'tag_w', 'x']
+    """
+    names = []
+    for feature in normalize_spec(list(spec)):
+        names.append(feature.name)
+        if getattr(feature, "weight_name", None):
+            names.append(feature.weight_name)
+    return names
