@@ -11,7 +11,9 @@ that holds arrays (`DeepFMModel.fit` / `evaluate` / `predict`,
 - one shape convention: a numeric or single-level field is `(n,)` or
   `(n, 1)`, a multi-level field `(n, max_len)`; every field has `n` rows;
 - numeric values are finite numbers within `+-NUMERIC_LIMIT` (1e15; NaN and
-  inf are refused: encode missing values first, `FeatureEncoder` does);
+  inf are refused: encode missing values first, `FeatureEncoder` does),
+  except that a numeric sequence (`NumericSequenceFeature`) marks its padding
+  with NaN, accepted there only;
 - ids are integers (a float array is accepted only where every value is a
   whole number), in `[0, vocabulary_size)` of their field;
 - labels are finite numbers, `(n,)` or `(n, 1)`, and 0 or 1 for a binary
@@ -56,6 +58,7 @@ class Field:
     is_id: bool
     width: int | None
     vocabulary_size: int | None
+    nan_padding: bool = False
 
 
 def model_fields(model) -> dict[str, Field]:
@@ -71,7 +74,7 @@ def model_fields(model) -> dict[str, Field]:
     Raises:
         ValueError: if the model's inputs are not a dict.
     """
-    from deepfm_keras.layers import CategoricalEmbedding
+    from deepfm_keras.layers import CategoricalEmbedding, NumericSequencePooling
 
     try:
         inputs = model.input
@@ -82,14 +85,17 @@ def model_fields(model) -> dict[str, Field]:
             f"Model {model.name!r} should take a dict of inputs keyed by feature name, as build_deepfm builds."
         )
     bounds: dict[str, int] = {}
+    sequences: set[str] = set()
     for layer in model.layers:
         if isinstance(layer, CategoricalEmbedding) and layer.field_names:
             bounds.update(zip(layer.field_names, layer.vocabulary_sizes, strict=True))
+        elif isinstance(layer, NumericSequencePooling) and layer.field_name:
+            sequences.add(layer.field_name)
     fields = {}
     for name, tensor in inputs.items():
         is_id = "int" in str(tensor.dtype)
         width = tensor.shape[-1] if len(tensor.shape) > 1 else 1
-        fields[name] = Field(name, is_id, width, bounds.get(name) if is_id else None)
+        fields[name] = Field(name, is_id, width, bounds.get(name) if is_id else None, name in sequences)
     return fields
 
 
@@ -211,7 +217,7 @@ def _as_ids(name: str, value: np.ndarray) -> np.ndarray:
     )
 
 
-def _as_numbers(name: str, value: np.ndarray) -> np.ndarray:
+def _as_numbers(name: str, value: np.ndarray, nan_padding: bool = False) -> np.ndarray:
     if value.dtype.kind not in "iuf":
         raise ValueError(
             f"Feature '{name}' should hold numbers; received dtype {value.dtype}"
@@ -221,6 +227,8 @@ def _as_numbers(name: str, value: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):  # beyond float32 becomes inf, refused just below
         out = value.astype("float32", copy=False)
         bad = ~(np.abs(out) <= NUMERIC_LIMIT)  # NaN compares False: refused too
+        if nan_padding:
+            bad &= ~np.isnan(out)  # a numeric sequence's padding
     if bad.any():
         index = _first_bad(bad)
         shown = _show(value[index])
@@ -279,7 +287,7 @@ def check_inputs(model_or_fields, x, *, what: str = "the input") -> dict[str, np
                         "to the OOV id with a FeatureEncoder, or give the feature a larger vocabulary_size."
                     )
         else:
-            value = _as_numbers(name, value)
+            value = _as_numbers(name, value, field.nan_padding)
         out[name] = value
     if len(set(rows.values())) > 1:
         raise ValueError(f"Every feature should have the same number of rows. Received: {rows}")
@@ -360,7 +368,11 @@ def assert_batch(fields: Mapping[str, Field], x, y=None, *, task: str | None = N
             value = tf.cast(value, tf.int64)
             oks.append(tf.reduce_all((value >= 0) & (value < field.vocabulary_size)))
         elif not field.is_id and value.dtype.is_floating:
-            oks.append(tf.reduce_all(tf.abs(tf.cast(value, tf.float32)) <= NUMERIC_LIMIT))  # NaN fails too
+            value = tf.cast(value, tf.float32)
+            ok = tf.abs(value) <= NUMERIC_LIMIT  # NaN fails too
+            if field.nan_padding:
+                ok |= tf.math.is_nan(value)  # a numeric sequence's padding
+            oks.append(tf.reduce_all(ok))
         else:
             continue
         names.append(name)

@@ -1,14 +1,22 @@
 """Keras layers of DeepFM, each registered for plain `.keras` loading."""
 
-from deepfm_keras.layers.embedding import CategoricalEmbedding, MaskedMeanPooling, NumericEmbedding
+from deepfm_keras.layers.embedding import (
+    CategoricalEmbedding,
+    FitWidth,
+    MaskedMeanPooling,
+    NumericEmbedding,
+    NumericSequencePooling,
+)
 from deepfm_keras.layers.interaction import FirstOrderFM, SecondOrderFM
 from deepfm_keras.layers.mlp import MLP
 
 __all__ = [
     "CategoricalEmbedding",
+    "FitWidth",
     "FirstOrderFM",
     "MLP",
     "MaskedMeanPooling",
     "NumericEmbedding",
+    "NumericSequencePooling",
     "SecondOrderFM",
 ]

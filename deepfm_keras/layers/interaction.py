@@ -15,8 +15,9 @@ class FirstOrderFM(keras.layers.Layer):
     multi-level one) and adds them up. The global bias lives in the model's
     `combine` layer.
 
-    Input shape: `(batch, num_fields, 1)` or `(batch, num_fields)`.
-    Output shape: `(batch, 1)`.
+    Input shape: `(batch, num_fields, units)` or `(batch, num_fields)`.
+    Output shape: `(batch, units)` (`(batch, 1)` for the second form); a
+    multi-class model has one weight per class (`units` classes).
 
     Example:
 
@@ -29,11 +30,11 @@ class FirstOrderFM(keras.layers.Layer):
 
     def call(self, inputs):
         if len(inputs.shape) == 3:
-            inputs = ops.squeeze(inputs, axis=-1)
+            return ops.sum(inputs, axis=1)
         return ops.sum(inputs, axis=1, keepdims=True)
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], 1)
+        return (input_shape[0], input_shape[2] if len(input_shape) == 3 else 1)
 
 
 @keras.saving.register_keras_serializable(package="deepfm_keras")
