@@ -12,6 +12,8 @@ heatmap_image(importance)                       # (height, width, 3) uint8, for 
 
 from __future__ import annotations
 
+import re
+
 import dataclasses
 from collections.abc import Mapping
 
@@ -105,16 +107,22 @@ def _traced_input_names(tensor) -> list[str]:
 
 
 def _field_names(model: keras.Model, prefix: str) -> list[str]:
-    """The field order of the `<prefix>_numeric` / `<prefix>_categorical` layers that `model.build_*` creates."""
-    names = {layer.name: layer for layer in model.layers}
+    """The field order of the `<prefix>_numeric[_d<k>]` / `<prefix>_categorical[_d<k>]` layers `model.build_*` creates.
+
+    Groups come in the model's layer order (numeric groups, then categorical
+    ones), as `deepfm_keras.features.field_groups` orders them.
+    """
+    pattern = re.compile(rf"^{re.escape(prefix)}_(numeric|categorical)(_d\d+)?$")
+    groups = [layer for layer in model.layers if pattern.match(layer.name)]
+    groups.sort(key=lambda layer: 0 if pattern.match(layer.name).group(1) == "numeric" else 1)
     fields = []
-    if f"{prefix}_numeric" in names:
-        fields += _traced_input_names(names[f"{prefix}_numeric"].input)
-    if f"{prefix}_categorical" in names:
-        categorical = names[f"{prefix}_categorical"].field_names
-        if not categorical:
-            raise ValueError(f"Layer '{prefix}_categorical' of model {model.name!r} does not name its fields.")
-        fields += list(categorical)
+    for layer in groups:
+        if pattern.match(layer.name).group(1) == "numeric":
+            fields += _traced_input_names(layer.input)
+            continue
+        if not layer.field_names:
+            raise ValueError(f"Layer '{layer.name}' of model {model.name!r} does not name its fields.")
+        fields += list(layer.field_names)
     return fields
 
 

@@ -268,3 +268,13 @@ def test_training_on_numeric_sequence_padding_keeps_weights_finite():
 def test_bad_field_options_fail_naming_the_feature(make_spec, match):
     with pytest.raises(ValueError, match=match):
         build_deepfm(make_spec(), embedding_dim=K, hidden_units=(4,))
+
+
+def test_field_importance_names_every_field_of_every_group():
+    from deepfm_keras import field_importance
+
+    model = build_deepfm(SPEC, embedding_dim=K, hidden_units=(8,))
+    randomize(model)
+    importance = field_importance(model, make_inputs(16))
+    assert list(importance.fields) == field_order(SPEC)
+    assert importance.interaction.shape == (len(SPEC), len(SPEC))
