@@ -21,7 +21,7 @@ import tensorflow as tf
 from deepfm_keras.distribute import is_chief
 from deepfm_keras.hparams import HParamsLogger, log_hparams  # noqa: F401 (re-exported)
 from deepfm_keras.importance import field_importance, heatmap_image
-from deepfm_keras.model import part_models
+from deepfm_keras.model import head_names, part_models
 from deepfm_keras.model import part_names as model_part_names
 from deepfm_keras.validation import check_inputs
 
@@ -47,6 +47,12 @@ class ContributionLogger(keras.callbacks.Callback):
       weight. A NaN weight or part output makes every share NaN (never 0:
       the model is broken, not balanced).
     - `contribution_std/<part>` (only with `validation_data`): `std(part)`.
+
+    A model with several heads (`build_deepfm(tasks=...)`) is logged per head:
+    `contribution/<task>/<part>`, `contribution_share/<task>/<part>`, ... from
+    each head's own `combine_<task>` layer, one custom-scalars chart set per
+    head. A multi-class head logs each class's weights and shares,
+    `contribution/<part>/class_<c>`.
 
     When training begins it also writes a custom-scalars layout (category
     "DeepFM parts"), so TensorBoard's Custom Scalars tab shows the weights
@@ -116,31 +122,51 @@ class ContributionLogger(keras.callbacks.Callback):
         self._writer = None
         self._parts = None
 
+    def _heads(self) -> list[tuple[str | None, str, tuple[str, ...]]]:
+        """`(head, combine layer name, part names)` per head: one for a one-head model, one per task otherwise."""
+        if self.combine_name != "combine" or "combine" in {layer.name for layer in self.model.layers}:
+            self._combine_layer()
+            parts = self.part_names if self.part_names is not None else None
+            if parts is None:
+                parts = tuple(_parts_of(self.model, self.combine_name))
+            self.part_names = parts
+            return [(None, self.combine_name, parts)]
+        heads = [h for h in head_names(self.model) if h is not None]
+        if not heads:
+            self._combine_layer()  # raises, naming the missing layer
+        return [(h, f"combine_{h}", tuple(model_part_names(self.model, h))) for h in heads]
+
     def on_train_begin(self, logs=None):
-        combine = self._combine_layer()
-        self._resolve_part_names()
+        self._head_list = self._heads()
         if self.validation_data is not None:
             self.validation_data = check_inputs(
                 self.model, self.validation_data, what="the validation_data of ContributionLogger"
             )
-        kernel = combine.kernel
-        if tuple(kernel.shape) != (len(self.part_names), 1):
-            raise ValueError(
-                f"Layer '{self.combine_name}' should have a kernel of shape ({len(self.part_names)}, 1), "
-                f"one weight per part {list(self.part_names)}. Received: shape={tuple(kernel.shape)}"
-            )
+        for _, combine_name, parts in self._head_list:
+            kernel = self.model.get_layer(combine_name).kernel
+            if len(kernel.shape) != 2 or kernel.shape[0] != len(parts):
+                raise ValueError(
+                    f"Layer '{combine_name}' should have a kernel of shape ({len(parts)}, 1) (or ({len(parts)}, classes)), "
+                    f"one weight per part {list(parts)}. Received: shape={tuple(kernel.shape)}"
+                )
         if self.validation_data is not None:
-            self._parts = part_models(self.model, names=self.part_names)
+            names = sorted({p for _, _, parts in self._head_list for p in parts})
+            self._parts = part_models(self.model, names=names)
         if is_chief(self.model.distribute_strategy):
             self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, self.run_name))
-            parts = "|".join(re.escape(p) for p in self.part_names)
-            charts = [("combine weights c_part", f"^contribution/({parts})$")]
-            if self.validation_data is not None:
-                charts += [
-                    ("scale-aware shares", f"^contribution_share/({parts})$"),
-                    ("std of each part's output", f"^contribution_std/({parts})$"),
-                ]
-            charts.append(("global bias b", "^contribution/bias$"))
+            charts = []
+            for head, combine_name, parts in self._head_list:
+                prefix = "" if head is None else f"{re.escape(head)}/"
+                title = "" if head is None else f"{head}: "
+                names = "|".join(re.escape(p) for p in parts)
+                tail = "$" if self.model.get_layer(combine_name).kernel.shape[1] == 1 else r"/class_\d+$"
+                charts.append((f"{title}combine weights c_part", f"^contribution/{prefix}({names}){tail}"))
+                if self.validation_data is not None:
+                    charts += [
+                        (f"{title}scale-aware shares", f"^contribution_share/{prefix}({names}){tail}"),
+                        (f"{title}std of each part's output", f"^contribution_std/{prefix}({names}){tail}"),
+                    ]
+                charts.append((f"{title}global bias b", f"^contribution/{prefix}bias{tail}"))
             _write_layout(self._writer, "DeepFM parts", charts)
 
     def _combine_layer(self):
@@ -151,39 +177,55 @@ class ContributionLogger(keras.callbacks.Callback):
                 f"Model {self.model.name!r} has no layer named '{self.combine_name}': is it a DeepFM model?"
             ) from None
 
-    def _resolve_part_names(self):
-        if self.part_names is None:
-            self.part_names = tuple(model_part_names(self.model))
-
     def contributions(self) -> dict[str, dict[str, float]]:
         """The current values, as written to TensorBoard.
 
         Returns:
             `{"contribution": {part: weight, ..., "bias": b}}`, plus, with
             `validation_data`, `"contribution_share"` and `"contribution_std"`
-            (`{part: value}` each).
+            (`{part: value}` each). A multi-task model's names are
+            `<task>/<part>`; a multi-class head has one entry per class,
+            `<part>/class_<c>`.
         """
-        combine = self._combine_layer()
-        self._resolve_part_names()
-        kernel = keras.ops.convert_to_numpy(combine.kernel).reshape(-1).astype(np.float64)
-        bias = float(keras.ops.convert_to_numpy(combine.bias).reshape(-1)[0]) if combine.use_bias else 0.0
-        values = {"contribution": {**dict(zip(self.part_names, kernel.tolist(), strict=True)), "bias": bias}}
+        heads = getattr(self, "_head_list", None) or self._heads()
+        values = {"contribution": {}}
         if self.validation_data is not None:
-            parts = self._parts or part_models(self.model, names=self.part_names)
-            std = np.array(
-                [
-                    float(np.std(keras.ops.convert_to_numpy(parts[n](self.validation_data, training=False))))
-                    for n in self.part_names
-                ]
+            values["contribution_share"], values["contribution_std"] = {}, {}
+            names = sorted({p for _, _, parts in heads for p in parts})
+            parts_models = self._parts or part_models(self.model, names=names)
+            outputs = {
+                n: keras.ops.convert_to_numpy(parts_models[n](self.validation_data, training=False)).astype(np.float64)
+                for n in names
+            }
+        for head, combine_name, parts in heads:
+            combine = self.model.get_layer(combine_name)
+            kernel = keras.ops.convert_to_numpy(combine.kernel).astype(np.float64).reshape(len(parts), -1)
+            units = kernel.shape[1]
+            bias = (
+                keras.ops.convert_to_numpy(combine.bias).astype(np.float64).reshape(-1)
+                if getattr(combine, "use_bias", True) and getattr(combine, "bias", None) is not None
+                else np.zeros(units)
             )
-            scaled = kernel * std
-            total = np.abs(scaled).sum()
-            if not np.isfinite(total):  # a NaN / inf weight or part output: no share is meaningful
-                share = np.full_like(scaled, np.nan)
-            else:
-                share = scaled / total if total > 0 else np.zeros_like(scaled)
-            values["contribution_share"] = dict(zip(self.part_names, share.tolist(), strict=True))
-            values["contribution_std"] = dict(zip(self.part_names, std.tolist(), strict=True))
+            prefix = "" if head is None else f"{head}/"
+            for c in range(units):
+                suffix = "" if units == 1 else f"/class_{c}"
+                for p, part in enumerate(parts):
+                    values["contribution"][f"{prefix}{part}{suffix}"] = float(kernel[p, c])
+                values["contribution"][f"{prefix}bias{suffix}"] = float(bias[c])
+                if self.validation_data is None:
+                    continue
+                std = np.array(
+                    [float(np.std(outputs[part][:, c if outputs[part].shape[-1] == units else 0])) for part in parts]
+                )
+                scaled = kernel[:, c] * std
+                total = np.abs(scaled).sum()
+                if not np.isfinite(total):  # a NaN / inf weight or part output: no share is meaningful
+                    share = np.full_like(scaled, np.nan)
+                else:
+                    share = scaled / total if total > 0 else np.zeros_like(scaled)
+                for p, part in enumerate(parts):
+                    values["contribution_share"][f"{prefix}{part}{suffix}"] = float(share[p])
+                    values["contribution_std"][f"{prefix}{part}{suffix}"] = float(std[p])
         return values
 
     def on_epoch_end(self, epoch, logs=None):
@@ -200,6 +242,15 @@ class ContributionLogger(keras.callbacks.Callback):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def _parts_of(model, combine_name: str) -> list[str]:
+    """Part names feeding a combine layer of any name (a user's variant may name it otherwise)."""
+    if combine_name == "combine":
+        return model_part_names(model)
+    if combine_name.startswith("combine_"):
+        return model_part_names(model, combine_name[len("combine_") :])
+    raise ValueError(f"Layer '{combine_name}': give `part_names` for a combine layer of another name.")
 
 
 def _write_layout(writer, category: str, charts: Sequence[tuple[str, str]]) -> None:

@@ -28,8 +28,10 @@ class DeepFMModel(keras.Model):
     field may be `(n,)` or `(n, 1)`. Arrays given to `fit`, `evaluate` and
     `predict` are checked by `deepfm_keras.validation` before anything runs
     (finite numbers, whole-number ids within each field's vocabulary, finite
-    labels, 0/1 for a binary model), with errors naming the field, row and
-    value; every training and evaluation batch is checked in the graph too.
+    labels, 0/1 for a binary model, `sample_weight` finite, `>= 0` and not all
+    zero), with errors naming the field, row and value; every training and
+    evaluation batch is checked in the graph too (its sample weights
+    included: the third element of a dataset's `(x, y, w)`).
     `predict` on 0 rows returns an empty `(0, 1)` array.
 
     `compile(optimizer="adam")` (or `"adagrad"`, `"rowwise_adagrad"`,
@@ -115,10 +117,19 @@ class DeepFMModel(keras.Model):
         fields = validation.model_fields(self)
         # Conformed before Keras' own input checks, which fail on a batch whose rank a retrace left unknown.
         x = validation.conform(fields, x, what=f"the input of model {self.name!r}")
-        if y is not None and keras.ops.is_tensor(y) and tuple(self.output.shape[1:]) == (1,):
-            # One label per row: (batch,) and (batch, 1) alike, also where a retrace left the rank unknown.
-            y = keras.ops.reshape(y, (-1, 1))
-        x, y = validation.assert_batch(fields, x, y, task=validation.model_task(self))
+        heads = validation.model_tasks(self)
+        if heads and isinstance(y, Mapping):
+            # One label per row and head: (batch,) and (batch, 1) alike for a one-output head.
+            y = {k: keras.ops.reshape(v, (-1, 1)) if heads.get(k, (None, 0))[1] == 1 else v for k, v in y.items()}
+            x, y = validation.assert_batch(fields, x, y, task=heads)
+        else:
+            if y is not None and keras.ops.is_tensor(y) and tuple(self.outputs[0].shape[1:]) == (1,):
+                # One label per row: (batch,) and (batch, 1) alike, also where a retrace left the rank unknown.
+                y = keras.ops.reshape(y, (-1, 1))
+            task = validation.model_task(self)
+            units = int(self.outputs[0].shape[-1]) if task == "multiclass" else None
+            x, y = validation.assert_batch(fields, x, y, task=task, num_classes=units)
+        sample_weight = validation.assert_sample_weights(sample_weight)
         return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
 
     def train_step(self, data):
@@ -140,13 +151,28 @@ class DeepFMModel(keras.Model):
         if not isinstance(x, Mapping):
             return x, y
         x = validation.check_inputs(self, x, what=f"the input of {what}")
-        if y is not None and not isinstance(y, Mapping):
-            rows = len(next(iter(x.values())))
-            y = validation.check_labels(y, rows=rows, task=validation.model_task(self), what=f"y of {what}")
+        rows = len(next(iter(x.values())))
+        if y is not None and validation.model_tasks(self):
+            y = validation.check_task_labels(self, y, rows=rows, what=f"y of {what}")
+        elif y is not None and not isinstance(y, Mapping):
+            task = validation.model_task(self)
+            units = int(self.outputs[0].shape[-1]) if task == "multiclass" else None
+            y = validation.check_labels(y, rows=rows, task=task, num_classes=units, what=f"y of {what}")
         return x, y
+
+    def _checked_weights(self, x, y, sample_weight, what):
+        """Array `sample_weight` checked against the rows of array `x` (`validation.check_sample_weights`)."""
+        if sample_weight is None or not isinstance(x, Mapping) or isinstance(sample_weight, Mapping):
+            return sample_weight
+        if y is None:
+            raise ValueError(f"`sample_weight` of {what} needs labels: pass `y` too.")
+        rows = len(next(iter(x.values())))
+        return validation.check_sample_weights(sample_weight, rows=rows, what=f"sample_weight of {what}")
 
     def fit(self, x=None, y=None, *args, **kwargs):
         x, y = self._checked_arrays(x, y, "fit")
+        if "sample_weight" in kwargs:
+            kwargs["sample_weight"] = self._checked_weights(x, y, kwargs["sample_weight"], "fit")
         if _is_dataset(x) and not args:
             kwargs.setdefault("shuffle", False)  # a dataset shuffles itself; Keras would only warn that it ignores it
         if not args:
@@ -154,7 +180,8 @@ class DeepFMModel(keras.Model):
         validation_data = kwargs.get("validation_data")
         if isinstance(validation_data, tuple) and validation_data and isinstance(validation_data[0], Mapping):
             checked = self._checked_arrays(*validation_data[:2], what="validation_data")
-            kwargs["validation_data"] = (*checked, *validation_data[2:])
+            weights = [self._checked_weights(*checked, w, "validation_data") for w in validation_data[2:]]
+            kwargs["validation_data"] = (*checked, *weights)
         elif validation_data is not None:
             self._checked_arrays(validation_data, what="validation_data")
         with self._retrace_after_error():
@@ -162,6 +189,8 @@ class DeepFMModel(keras.Model):
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         x, y = self._checked_arrays(x, y, "evaluate")
+        if "sample_weight" in kwargs:
+            kwargs["sample_weight"] = self._checked_weights(x, y, kwargs["sample_weight"], "evaluate")
         if not args:
             _add_step_progbar(kwargs)
         with self._retrace_after_error():
@@ -170,11 +199,14 @@ class DeepFMModel(keras.Model):
     def predict(self, x, *args, **kwargs):
         x, _ = self._checked_arrays(x, None, "predict")
         if isinstance(x, Mapping) and len(next(iter(x.values()))) == 0:
-            return np.zeros((0, *self.output.shape[1:]), "float32")
+            empty = {name: np.zeros((0, *t.shape[1:]), "float32") for name, t in zip(self.output_names, self.outputs)}
+            return empty if len(empty) > 1 else next(iter(empty.values()))
         if not args:
             _add_step_progbar(kwargs)
         with self._retrace_after_error():
             scores = super().predict(x, *args, **kwargs)
+        if isinstance(scores, Mapping):
+            return {name: validation.check_scores(self, value) for name, value in scores.items()}
         return validation.check_scores(self, scores) if isinstance(scores, np.ndarray) else scores
 
     @contextlib.contextmanager

@@ -126,15 +126,20 @@ def _field_names(model: keras.Model, prefix: str) -> list[str]:
     return fields
 
 
-def _combine_weight(model: keras.Model, part: str) -> float:
-    parts = part_names(model)
+def _combine_weight(model: keras.Model, part: str, head: str | None = None) -> float:
+    parts = part_names(model, head)
     if part not in parts:
         raise ValueError(f"Model {model.name!r} has no '{part}' part (its parts: {parts}).")
-    kernel = np.asarray(model.get_layer("combine").kernel.numpy()).reshape(-1)
-    return float(kernel[parts.index(part)])
+    kernel = np.asarray(model.get_layer("combine" if head is None else f"combine_{head}").kernel.numpy())
+    if kernel.shape[-1] != 1:
+        raise ValueError(
+            f"Model {model.name!r}: field_importance reads a one-output head; this head has {kernel.shape[-1]} "
+            "classes (read its per-class contribution weights with ContributionLogger)."
+        )
+    return float(kernel.reshape(-1)[parts.index(part)])
 
 
-def field_importance(model: keras.Model, inputs: Mapping) -> FieldImportance:
+def field_importance(model: keras.Model, inputs: Mapping, *, head: str | None = None) -> FieldImportance:
     """Measures each field's first-order magnitude and the strength of its FM interactions, in logit units.
 
     With `c_fm_1d`, `c_fm_2d` the entries of the `combine` kernel for the
@@ -166,6 +171,9 @@ def field_importance(model: keras.Model, inputs: Mapping) -> FieldImportance:
         inputs: a dict from input name to array, exactly the model's inputs
             (checked by `deepfm_keras.validation.check_inputs`); a few hundred
             rows are plenty. Memory is `rows * m * m` floats.
+        head: the task of a multi-task model whose terms to read (its
+            `fm_1d_<head>` and `combine_<head>`; the embeddings and the
+            2nd-order FM are shared by every head).
 
     Returns:
         A `FieldImportance`.
@@ -184,18 +192,19 @@ def field_importance(model: keras.Model, inputs: Mapping) -> FieldImportance:
     >>> importance.fields, importance.interaction.shape
     (('x', 'u', 'i'), (3, 3))
     """
-    c_first = _combine_weight(model, "fm_1d")
-    c_second = _combine_weight(model, "fm_2d")
+    suffix = "" if head is None else f"_{head}"
+    c_first = _combine_weight(model, f"fm_1d{suffix}", head)
+    c_second = _combine_weight(model, "fm_2d", head)
     inputs = check_inputs(model, inputs, what="the inputs of field_importance")
     terms = DeepFMModel(
         model.input,
-        [model.get_layer("fm_1d").input, model.get_layer("fm_2d").input],
+        [model.get_layer(f"fm_1d{suffix}").input, model.get_layer("fm_2d").input],
         name=f"{model.name}_field_terms",
     )
     weights, embeddings = (keras.ops.convert_to_numpy(t).astype("float64") for t in terms(inputs, training=False))
     weights = weights.reshape(weights.shape[0], -1)  # (n, m)
     fields = _field_names(model, "embedding")
-    if _field_names(model, "linear") != fields or len(fields) != embeddings.shape[1] or weights.shape[1] != len(fields):
+    if _field_names(model, f"linear{suffix}") != fields or len(fields) != embeddings.shape[1] or weights.shape[1] != len(fields):
         raise ValueError(
             f"Model {model.name!r}: its first-order and embedding fields differ or are not named: "
             "field_importance needs a model built with deepfm_keras.model's builders."

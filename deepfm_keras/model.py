@@ -37,6 +37,7 @@ from deepfm_keras.features import (
     NumericFeature,
     NumericSequenceFeature,
     field_groups,
+    input_names,
     normalize_spec,
 )
 from deepfm_keras.layers import (
@@ -47,11 +48,13 @@ from deepfm_keras.layers import (
     MaskedMeanPooling,
     NumericEmbedding,
     NumericSequencePooling,
+    PartCombine,
     SecondOrderFM,
 )
 from deepfm_keras.precision import default_dtype_policy
+from deepfm_keras.tasks import Task, normalize_tasks
 
-TASKS = {"binary": "sigmoid", "regression": "linear"}
+TASKS = {"binary": "sigmoid", "regression": "linear", "multiclass": "softmax"}
 PART_NAMES = ("fm_1d", "fm_2d", "deep")
 
 
@@ -380,21 +383,24 @@ def build_deep(
     activation="relu",
     batch_norm: bool = False,
     kernel_regularizer=None,
+    units: int = 1,
     name: str = "deep",
 ):
     """Builds the deep part: an `MLP` over the flattened embeddings with a linear output.
 
     Args:
-        embeddings: tensor `(batch, num_fields, k)`, e.g. from `build_field_embeddings`.
+        embeddings: tensor `(batch, num_fields, k)`, e.g. from
+            `build_field_embeddings`, or the deep view of `build_embedding_views`.
         hidden_units: sizes of the hidden layers.
         dropout: dropout rate after each hidden layer.
         activation: activation of the hidden layers.
         batch_norm: whether to batch-normalise the hidden layers.
         kernel_regularizer: optional regularizer of the Dense kernels.
+        units: outputs (1; a multi-class head has one per class).
         name: name of the output layer.
 
     Returns:
-        Tensor `(batch, 1)`, output of an `MLP` layer named `name`.
+        Tensor `(batch, units)`, output of an `MLP` layer named `name`.
 
     Example:
 
@@ -409,26 +415,41 @@ def build_deep(
         dropout=dropout,
         batch_norm=batch_norm,
         kernel_regularizer=kernel_regularizer,
+        output_units=units,
         name=name,
     )(embeddings)
 
 
-def combine_parts(parts: Sequence, *, task: str = "binary", name: str = "combine"):
-    """Combines part outputs `(batch, 1)` with a learned `Dense(1)` and the task's activation.
+def combine_parts(
+    parts: Sequence,
+    *,
+    task: str = "binary",
+    num_classes: int | None = None,
+    name: str = "combine",
+    output_name: str = "prediction",
+):
+    """Combines part outputs with learned contribution weights and the task's activation.
 
-    The Dense's kernel holds one contribution weight per part, in the order of
-    `parts`, initialised to 1 (the plain sum of the DeepFM paper); its bias is
-    the model's global bias. The output layer
-    `prediction` applies sigmoid (`task="binary"`) or identity
-    (`task="regression"`) in float32.
+    Binary and regression: the parts `(batch, 1)` are concatenated (layer
+    `parts`, or `<name>_parts` for a `name` other than `combine`) into a
+    `Dense(1)` whose kernel holds one contribution weight per part, in the
+    order of `parts`, initialised to 1 (the plain sum of the DeepFM paper);
+    its bias is the model's global bias. Multi-class: a `PartCombine` layer
+    with one weight per part and class (`deepfm_keras.layers.PartCombine`).
+    The output layer `output_name` applies sigmoid (`"binary"`), identity
+    (`"regression"`) or softmax (`"multiclass"`) in float32.
 
     Args:
-        parts: part outputs, each `(batch, 1)`, e.g. `[fm_1d, fm_2d, deep]`.
-        task: `"binary"` or `"regression"`.
-        name: name of the combining Dense layer.
+        parts: part outputs, each `(batch, 1)` (or `(batch, num_classes)`
+            for a multi-class head), e.g. `[fm_1d, fm_2d, deep]`.
+        task: `"binary"`, `"regression"` or `"multiclass"`.
+        num_classes: classes of a multi-class head.
+        name: name of the combining layer.
+        output_name: name of the output layer.
 
     Returns:
-        Tensor `(batch, 1)`, the output of the layer named `prediction`.
+        Tensor `(batch, 1)` (or `(batch, num_classes)`), the output of the
+        layer named `output_name`.
 
     Example (an FM-only model):
 
@@ -439,12 +460,34 @@ def combine_parts(parts: Sequence, *, task: str = "binary", name: str = "combine
     >>> tuple(keras.Model(inputs, out).get_layer("combine").kernel.shape)
     (2, 1)
     """
-    if task not in TASKS:
-        raise ValueError(f"`task` should be one of {sorted(TASKS)}. Received: task={task!r}")
-    stacked = keras.layers.Concatenate(axis=1, name="parts")(list(parts))
-    # Ones: the model starts as DeepFM's plain sum of its parts, and learns the weights from there.
-    logit = keras.layers.Dense(1, kernel_initializer="ones", name=name)(stacked)
-    return keras.layers.Activation(TASKS[task], dtype="float32", name="prediction")(logit)
+    head = Task(output_name if output_name != "prediction" else "head", task, num_classes)
+    if task == "multiclass":
+        logit = PartCombine(head.units, name=name)(list(parts))
+    else:
+        stacked = keras.layers.Concatenate(axis=1, name="parts" if name == "combine" else f"{name}_parts")(list(parts))
+        # Ones: the model starts as DeepFM's plain sum of its parts, and learns the weights from there.
+        logit = keras.layers.Dense(1, kernel_initializer="ones", name=name)(stacked)
+    return keras.layers.Activation(head.activation, dtype="float32", name=output_name)(logit)
+
+
+def _build_heads(spec, inputs, tasks, embeddings, deep_inputs, *, first_order, deep, single: bool):
+    """Each task's head over the shared embeddings and 2nd-order FM: its own first-order, deep part and combine."""
+    fm_2d = build_second_order(embeddings)
+    outputs = {}
+    for t in tasks:
+        suffix = "" if single else f"_{t.name}"
+        fm_1d = build_first_order(
+            spec, inputs, units=t.units, prefix=f"linear{suffix}", name=f"fm_1d{suffix}", **first_order
+        )
+        deep_out = build_deep(deep_inputs, units=t.units, name=f"deep{suffix}", **deep)
+        outputs[t.name] = combine_parts(
+            [fm_1d, fm_2d, deep_out],
+            task=t.task,
+            num_classes=t.num_classes,
+            name=f"combine{suffix}",
+            output_name="prediction" if single else t.name,
+        )
+    return outputs
 
 
 def build_deepfm(
@@ -454,6 +497,8 @@ def build_deepfm(
     hidden_units: Sequence[int] = (256, 128, 64),
     dropout: float = 0.0,
     task: str = "binary",
+    num_classes: int | None = None,
+    tasks: Sequence[Task] | None = None,
     embedding_l2: float = 0.0,
     dense_l2: float = 0.0,
     embedding_l2_scope: str = "auto",
@@ -474,8 +519,19 @@ def build_deepfm(
         embedding_dim: k, the size of the shared field embeddings.
         hidden_units: sizes of the deep part's hidden layers (ReLU).
         dropout: dropout rate after each hidden layer.
-        task: `"binary"` (sigmoid output, for clicks / rating >= 4) or
-            `"regression"` (linear output, for ratings).
+        task: `"binary"` (sigmoid output, for clicks / rating >= 4),
+            `"regression"` (linear output, for ratings) or `"multiclass"`
+            (softmax over `num_classes`; its first-order and deep parts have
+            one output per class, the 2nd-order FM one score that each
+            class weighs with its own `combine` weight).
+        num_classes: classes of `task="multiclass"`.
+        tasks: several heads instead of `task` (`deepfm_keras.tasks.Task`,
+            e.g. click and conversion): they share the inputs, the field
+            embeddings and the 2nd-order FM; each has its own first-order
+            part `fm_1d_<name>`, deep part `deep_<name>`, combine layer
+            `combine_<name>` (its contribution weights) and output `<name>`.
+            The model then returns a dict `{name: (batch, units)}`; compile
+            it with `**deepfm_keras.tasks.compile_kwargs(tasks)`.
         embedding_l2: L2 penalty on the embedding tables and first-order weights.
         dense_l2: L2 penalty on the deep part's kernels.
         embedding_l2_scope: where `embedding_l2` applies to the categorical
@@ -513,8 +569,13 @@ def build_deepfm(
     """
     spec = normalize_spec(feature_spec)
     _check_embedding_dim(embedding_dim)
-    if task not in TASKS:
-        raise ValueError(f"`task` should be one of {sorted(TASKS)}. Received: task={task!r}")
+    single = tasks is None
+    if single:
+        if task not in TASKS:
+            raise ValueError(f"`task` should be one of {sorted(TASKS)}. Received: task={task!r}")
+        tasks = [Task("prediction", task, num_classes)]
+    else:
+        tasks = normalize_tasks(tasks, input_names(spec))
     for arg, value in (("embedding_l2", embedding_l2), ("dense_l2", dense_l2)):
         if not isinstance(value, (int, float)) or value < 0:
             raise ValueError(f"`{arg}` should be a non-negative number. Received: {arg}={value!r}")
@@ -535,46 +596,88 @@ def build_deepfm(
             embeddings_regularizer=embedding_reg,
             regularize=embedding_l2_scope,
         )
-        fm_1d = build_first_order(spec, inputs, weights_regularizer=embedding_reg, regularize=embedding_l2_scope)
-        fm_2d = build_second_order(embeddings)
-        deep = build_deep(deep_inputs, hidden_units=hidden_units, dropout=dropout, kernel_regularizer=dense_reg)
-        outputs = combine_parts([fm_1d, fm_2d, deep], task=task)
+        outputs = _build_heads(
+            spec,
+            inputs,
+            tasks,
+            embeddings,
+            deep_inputs,
+            first_order={"weights_regularizer": embedding_reg, "regularize": embedding_l2_scope},
+            deep={"hidden_units": hidden_units, "dropout": dropout, "kernel_regularizer": dense_reg},
+            single=single,
+        )
+        if single:
+            outputs = outputs["prediction"]
     finally:
         keras.config.set_dtype_policy(global_policy)
     return DeepFMModel(inputs=inputs, outputs=outputs, name=name)
 
 
-def part_names(model: keras.Model) -> list[str]:
-    """Names of the part layers a DeepFM model combines, in the order of its `combine` kernel's rows.
+def head_names(model: keras.Model) -> list[str]:
+    """The heads of a model: `[None]` for a one-head model (layer `combine`), else the task names.
 
-    Read from the model: the layers whose outputs feed the `parts`
-    concatenation that `combine_parts` builds, so a variant with fewer parts,
-    or a fourth part of the user's, is named as it is.
+    Example:
+
+    >>> from deepfm_keras.tasks import Task
+    >>> head_names(build_deepfm([CategoricalFeature("u", 10)], embedding_dim=4, hidden_units=(8,),
+    ...                         tasks=[Task("click"), Task("buy")]))
+    ['click', 'buy']
+    """
+    names = {layer.name for layer in model.layers}
+    if "combine" in names:
+        return [None]
+    heads = [n for n in model.output_names if f"combine_{n}" in names] if hasattr(model, "output_names") else []
+    return heads or [None]
+
+
+def _combine_layer_name(head: str | None) -> str:
+    return "combine" if head is None else f"combine_{head}"
+
+
+def part_names(model: keras.Model, head: str | None = None) -> list[str]:
+    """Names of the part layers a head combines, in the order of its `combine` kernel's rows.
+
+    Read from the model: the layers whose outputs feed the head's combine
+    layer (through the `parts` concatenation that `combine_parts` builds for
+    a one-output head), so a variant with fewer parts, or a fourth part of
+    the user's, is named as it is.
 
     Args:
         model: a model built with `combine_parts` (e.g. by `build_deepfm`).
+        head: the task name of a multi-task model's head (None: the model's
+            only head, layer `combine`).
 
     Returns:
         List of layer names, e.g. `["fm_1d", "fm_2d", "deep"]`.
 
     Raises:
-        ValueError: if the model has no `parts` layer.
+        ValueError: if the model has no such combine layer.
 
     Example:
 
     >>> part_names(build_deepfm([CategoricalFeature("u", 10)], embedding_dim=4, hidden_units=(8,)))
     ['fm_1d', 'fm_2d', 'deep']
     """
+    name = _combine_layer_name(head)
     try:
-        parts = model.get_layer("parts")
+        combine = model.get_layer(name)
     except ValueError:
-        raise ValueError(f"Model {model.name!r} has no layer named 'parts': is it a DeepFM model?") from None
-    inputs = parts.input if isinstance(parts.input, (list, tuple)) else [parts.input]
-    # Each input of the concatenation is the output of one part layer (its Keras history names the layer).
+        raise ValueError(f"Model {model.name!r} has no layer named '{name}': is it a DeepFM model?") from None
+    if isinstance(combine, PartCombine):
+        inputs = combine.input
+    else:
+        source = combine.input._keras_history.operation
+        if not isinstance(source, keras.layers.Concatenate):
+            raise ValueError(f"Layer '{name}' of model {model.name!r} is not fed by a concatenation of parts.")
+        inputs = source.input
+    inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+    # Each input is the output of one part layer (its Keras history names the layer).
     return [tensor._keras_history.operation.name for tensor in inputs]
 
 
-def part_models(model: keras.Model, names: Sequence[str] | None = None) -> dict[str, keras.Model]:
+def part_models(
+    model: keras.Model, names: Sequence[str] | None = None, head: str | None = None
+) -> dict[str, keras.Model]:
     """Sub-models of a DeepFM model that share its layers and weights.
 
     Works on a model fresh from `build_deepfm` and on one loaded with
@@ -585,15 +688,16 @@ def part_models(model: keras.Model, names: Sequence[str] | None = None) -> dict[
         model: a model from `build_deepfm`, or a variant built with
             `combine_parts` (its parts are found with `part_names`).
         names: the layers to wrap, instead of every part and `"embeddings"`.
+        head: a multi-task model's head whose parts to wrap.
 
     Returns:
         One entry per part (`{"fm_1d", "fm_2d", "deep"}` for DeepFM): the
-        `(batch, 1)` part outputs (before the `combine` weights), and, where
+        `(batch, units)` part outputs (before the `combine` weights), and, where
         the model has that layer, `"embeddings"`: the
         `(batch, num_fields, k)` shared field embeddings.
 
     Raises:
-        ValueError: if `model` has no `parts` layer.
+        ValueError: if `model` has no such combine layer.
 
     Example:
 
@@ -602,7 +706,7 @@ def part_models(model: keras.Model, names: Sequence[str] | None = None) -> dict[
     ['deep', 'embeddings', 'fm_1d', 'fm_2d']
     """
     if names is None:
-        names = part_names(model)
+        names = part_names(model, head)
         if "embeddings" in {layer.name for layer in model.layers}:
             names.append("embeddings")
     return {n: DeepFMModel(model.input, model.get_layer(n).output, name=f"{model.name}_{n}") for n in names}

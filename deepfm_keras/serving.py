@@ -22,7 +22,9 @@ Python also accepts the argument name `user_id`), and runs
   empty list).
 
 The output `prediction` is the model's `(batch,)` float32 score (a
-probability for a binary model). A second signature, `preprocess`, returns
+probability for a binary model; `(batch, classes)` probabilities for a
+multi-class one). A model with several heads (`build_deepfm(tasks=...)`)
+has one output per task instead, named as the task. A second signature, `preprocess`, returns
 the encoded model inputs. A request that lacks a column, has an unknown one or
 a wrong dtype is rejected by the signature itself with an error naming it;
 columns of different lengths, and numeric values that cannot be encoded
@@ -178,9 +180,15 @@ def export_serving_model(
         with tf.control_dependencies(checks):
             return encoder.encode({name: tf.identity(raw[name]) for name in specs})
 
+    def scores(prediction):
+        prediction = tf.cast(prediction, tf.float32)
+        return tf.reshape(prediction, [-1]) if prediction.shape[-1] == 1 else prediction  # (batch,) or (batch, C)
+
     def serve(raw):
         prediction = model(encode(raw), training=False)
-        return {OUTPUT_NAME: tf.reshape(tf.cast(prediction, tf.float32), [-1])}
+        if isinstance(prediction, Mapping):  # several heads: one output per task, named as the task
+            return {name: scores(value) for name, value in prediction.items()}
+        return {OUTPUT_NAME: scores(prediction)}
 
     archive = keras.export.ExportArchive()
     for layer in encoder.layers().values():
@@ -291,8 +299,11 @@ def request_to_frame(request: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(frame)
 
 
-def predictions(response) -> np.ndarray:
+def predictions(response, head: str | None = None) -> np.ndarray:
     """The `(n,)` scores of a response: the dict a loaded signature returns, or a REST `:predict` body.
+
+    `head` picks one task's output of a multi-task model; a multi-class
+    output is returned as `(n, classes)`.
 
     Example:
 
@@ -304,9 +315,12 @@ def predictions(response) -> np.ndarray:
     if isinstance(response, Mapping) and "predictions" in response:
         response = response["predictions"]
     if isinstance(response, Mapping):
-        response = response[OUTPUT_NAME]
+        response = response[head or OUTPUT_NAME]
+    elif head is not None and isinstance(response, Sequence) and response and isinstance(response[0], Mapping):
+        response = [row[head] for row in response]  # REST row format of a multi-output model
     response = response.numpy() if hasattr(response, "numpy") else response
-    return np.asarray(response, dtype="float32").reshape(-1)
+    scores = np.asarray(response, dtype="float32")
+    return scores.reshape(-1) if scores.ndim < 2 or scores.shape[-1] == 1 else scores
 
 
 def load_model(path: str | os.PathLike, **kwargs):

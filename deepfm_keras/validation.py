@@ -99,14 +99,52 @@ def model_fields(model) -> dict[str, Field]:
     return fields
 
 
+_ACTIVATION_TASKS = {"sigmoid": "binary", "linear": "regression", "softmax": "multiclass"}
+
+
 def model_task(model) -> str | None:
-    """`"binary"` for a model whose `prediction` layer is a sigmoid, `"regression"` for a linear one, else None."""
+    """The task of a one-head model's `prediction` layer: sigmoid `"binary"`, linear `"regression"`, softmax `"multiclass"`."""
     try:
         layer = model.get_layer("prediction")
     except ValueError:
         return None
     activation = getattr(getattr(layer, "activation", None), "__name__", None)
-    return {"sigmoid": "binary", "linear": "regression"}.get(activation)
+    return _ACTIVATION_TASKS.get(activation)
+
+
+def model_tasks(model) -> dict[str, tuple[str | None, int]]:
+    """`{output name: (task, units)}` of a model with named heads (`build_deepfm(tasks=...)`); {} for one `prediction`."""
+    if "prediction" in {layer.name for layer in model.layers}:
+        return {}
+    names = getattr(model, "output_names", None) or []
+    outputs = model.outputs
+    heads = {}
+    for name, tensor in zip(names, outputs, strict=False):
+        layer = tensor._keras_history.operation
+        activation = getattr(getattr(layer, "activation", None), "__name__", None)
+        heads[name] = (_ACTIVATION_TASKS.get(activation), int(tensor.shape[-1]))
+    return heads
+
+
+def check_task_labels(model, y, *, rows: int | None = None, what: str = "y") -> dict:
+    """Checks a dict of labels against a multi-head model: exactly one entry per head, each checked by its task."""
+    heads = model_tasks(model)
+    if not isinstance(y, Mapping):
+        raise ValueError(
+            f"Model {model.name!r} has several heads {list(heads)}: `{what}` should be a dict from head name to labels."
+        )
+    unexpected = sorted(str(k) for k in y if k not in heads)
+    missing = [name for name in heads if name not in y]
+    if unexpected or missing:
+        raise ValueError(
+            f"`{what}` should have one entry per head {list(heads)}. "
+            + (f"Unexpected: {unexpected}. " if unexpected else "")
+            + (f"Missing: {missing}." if missing else "")
+        )
+    return {
+        name: check_labels(y[name], rows=rows, task=task, num_classes=units, what=f"{what}['{name}']")
+        for name, (task, units) in heads.items()
+    }
 
 
 def check_keys(fields: Mapping[str, Field], x, *, what: str = "the input") -> None:
@@ -294,13 +332,17 @@ def check_inputs(model_or_fields, x, *, what: str = "the input") -> dict[str, np
     return out
 
 
-def check_labels(y, *, rows: int | None = None, task: str | None = None, what: str = "labels") -> np.ndarray:
-    """Checks labels and returns them as float32 `(n, 1)`.
+def check_labels(
+    y, *, rows: int | None = None, task: str | None = None, num_classes: int | None = None, what: str = "labels"
+) -> np.ndarray:
+    """Checks labels and returns them as float32 `(n, 1)` (int64 class ids for a multi-class task).
 
     Args:
         y: array-like of labels, `(n,)` or `(n, 1)`.
         rows: the number of input rows they must match, if known.
-        task: `"binary"` (labels must be 0 or 1), `"regression"` or None.
+        task: `"binary"` (labels must be 0 or 1), `"regression"`,
+            `"multiclass"` (class ids `0 .. num_classes - 1`) or None.
+        num_classes: the classes of a multi-class task.
         what: how errors refer to `y`.
 
     Raises:
@@ -319,17 +361,22 @@ def check_labels(y, *, rows: int | None = None, task: str | None = None, what: s
             + (f" (row 0: {_show(value.reshape(-1)[0])})" if value.size else "")
             + "."
         )
-    value = value.astype("float32")
+    value = value.astype("float64" if task == "multiclass" else "float32")
     bad = ~np.isfinite(value)
+    rule = "a finite number"
     if task == "binary":
         bad |= (value != 0) & (value != 1)
+        rule = "0 or 1 (a binary model)"
+    elif task == "multiclass":
+        with np.errstate(invalid="ignore"):
+            bad |= (value != np.round(value)) | (value < 0) | (value >= (num_classes or np.inf))
+        rule = f"a class id in 0 .. {num_classes - 1} (a {num_classes}-class head)" if num_classes else "a class id"
     if bad.any():
         row = _first_bad(bad)[0]
-        rule = "0 or 1 (a binary model)" if task == "binary" else "a finite number"
         raise ValueError(f"`{what}`, row {row}: {_show(np.asarray(y).reshape(-1)[row])} should be {rule}.")
     if rows is not None and len(value) != rows:
         raise ValueError(f"`{what}` has {len(value)} rows; the inputs have {rows}.")
-    return value
+    return value.astype("int64") if task == "multiclass" else value
 
 
 def check_scores(model, scores: np.ndarray) -> np.ndarray:
@@ -349,8 +396,11 @@ def check_scores(model, scores: np.ndarray) -> np.ndarray:
     return scores
 
 
-def assert_batch(fields: Mapping[str, Field], x, y=None, *, task: str | None = None):
+def assert_batch(fields: Mapping[str, Field], x, y=None, *, task=None, num_classes: int | None = None):
     """In-graph checks of one batch: ids in range, numbers finite and within bounds, labels finite (0/1 if binary).
+
+    `task` is the model's task (`num_classes` for a multi-class one), or,
+    for a model with several heads, `model_tasks(model)` and `y` a dict.
 
     Returns `(x, y)` unchanged, but made to depend on the checks, so a bad
     batch raises `tf.errors.InvalidArgumentError` (naming the fields that
@@ -389,17 +439,135 @@ def assert_batch(fields: Mapping[str, Field], x, y=None, *, task: str | None = N
                 ],
             )
         )
-    if y is not None and not isinstance(y, (Mapping, list, tuple)):
-        labels = tf.cast(tf.convert_to_tensor(y), tf.float32)
+    if isinstance(y, Mapping) and isinstance(task, Mapping):
+        heads = [(y[name], head_task, units, f"Labels '{name}'") for name, (head_task, units) in task.items() if name in y]
+    elif y is not None and not isinstance(y, (Mapping, list, tuple)):
+        heads = [(y, task, num_classes, "Labels")]
+    else:
+        heads = []
+    for labels, head_task, units, label in heads:
+        labels = tf.cast(tf.convert_to_tensor(labels), tf.float32)
         ok = tf.reduce_all(tf.math.is_finite(labels))
         rule = "finite"
-        if task == "binary":
+        if head_task == "binary":
             ok = ok & tf.reduce_all((labels == 0) | (labels == 1))
             rule = "0 or 1"
-        checks.append(tf.debugging.Assert(ok, [f"Labels of a batch should be {rule}; received", labels], summarize=8))
+        elif head_task == "multiclass" and units:
+            ok = ok & tf.reduce_all((labels >= 0) & (labels < units) & (labels == tf.round(labels)))
+            rule = f"class ids in 0 .. {units - 1}"
+        checks.append(tf.debugging.Assert(ok, [f"{label} of a batch should be {rule}; received", labels], summarize=8))
     if not checks:
         return x, y
     with tf.control_dependencies(checks):
         x = tf.nest.map_structure(tf.identity, x)
         y = tf.nest.map_structure(tf.identity, y) if y is not None else None
     return x, y
+
+
+def check_sample_weights(sample_weight, *, rows: int | None = None, what: str = "sample_weight") -> np.ndarray:
+    """Checks per-row training weights and returns them as float32 `(n,)`.
+
+    Keras 3 (3.10 to 3.15 measured) weights the loss of a batch as
+    `sum(w * loss) / batch_size`, not `/ sum(w)`: weights scale the gradient
+    (and the logged loss), so weights of mean 1 keep the learning rate's scale.
+
+    Args:
+        sample_weight: array-like of weights, `(n,)` or `(n, 1)`: numbers
+            (booleans count as 0/1), finite, `>= 0`, not all zero.
+        rows: the number of rows they must match, if known.
+        what: how errors refer to the weights.
+
+    Returns:
+        The weights as a float32 array of shape `(n,)`.
+
+    Raises:
+        ValueError: naming the first offending row and value, for non-numeric,
+            non-finite (in float32) or negative weights, a wrong shape, a row
+            count that differs from the inputs', or weights that are all zero.
+
+    Example:
+
+    >>> check_sample_weights([1.0, 0.5, 0.0])
+    array([1. , 0.5, 0. ], dtype=float32)
+    >>> check_sample_weights([1.0, -2.0])
+    Traceback (most recent call last):
+    ...
+    ValueError: `sample_weight`, row 1: -2.0 should be a finite number >= 0.
+    """
+    value = np.asarray(sample_weight)
+    if value.ndim == 2 and value.shape[1] == 1:
+        value = value.reshape(-1)
+    if value.ndim != 1:
+        raise ValueError(f"`{what}` should have shape (n,) or (n, 1). Received shape {np.shape(sample_weight)}")
+    if value.dtype.kind not in "iufb":
+        raise ValueError(
+            f"`{what}` should be numbers; received dtype {value.dtype}"
+            + (f" (row 0: {_show(value[0])})" if value.size else "")
+            + "."
+        )
+    with np.errstate(over="ignore", invalid="ignore"):  # beyond float32 becomes inf, refused just below
+        out = value.astype("float32")
+        bad = ~(np.isfinite(out) & (out >= 0))
+    if bad.any():
+        row = _first_bad(bad)[0]
+        raise ValueError(f"`{what}`, row {row}: {_show(value[row])} should be a finite number >= 0.")
+    if rows is not None and len(out) != rows:
+        raise ValueError(f"`{what}` has {len(out)} rows; the inputs have {rows}.")
+    if not out.any():
+        raise ValueError(f"`{what}` is 0 in every row ({len(out)} rows): no row would train.")
+    return out
+
+
+def check_class_weight(class_weight) -> dict[int, float]:
+    """Checks a binary task's weight per label value, as `{0: w0, 1: w1}`, and returns it with float values.
+
+    Args:
+        class_weight: a mapping with exactly the keys 0 and 1 (integers)
+            and finite weights `> 0`; e.g. `{0: 1 / rate, 1: 1.0}` after
+            keeping a fraction `rate` of the negatives.
+
+    Returns:
+        `{0: float, 1: float}`.
+
+    Raises:
+        ValueError: naming the key or value that is wrong.
+
+    Example:
+
+    >>> check_class_weight({0: 10, 1: 1})
+    {0: 10.0, 1: 1.0}
+    """
+    if not isinstance(class_weight, Mapping):
+        raise ValueError(
+            f"`class_weight` should be a dict {{0: weight, 1: weight}}. Received: {type(class_weight).__name__}"
+        )
+    keys = list(class_weight)
+    if any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) for k in keys) or sorted(keys) != [0, 1]:
+        raise ValueError(f"`class_weight` should have exactly the keys 0 and 1. Received keys: {keys!r}")
+    out = {}
+    for label in (0, 1):
+        weight = class_weight[label]
+        if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer, np.floating)):
+            raise ValueError(f"`class_weight[{label}]` should be a number. Received: {weight!r}")
+        with np.errstate(over="ignore"):
+            finite = np.isfinite(np.float32(weight))  # the weights are float32 in the pipeline
+        if not (finite and weight > 0):
+            raise ValueError(f"`class_weight[{label}]` should be a finite number > 0. Received: {weight!r}")
+        out[label] = float(weight)
+    return out
+
+
+def assert_sample_weights(sample_weight):
+    """In-graph check of one batch's weights (finite, `>= 0`); returns them made to depend on it.
+
+    `None` and structures of weights (several outputs) are returned as they are.
+    """
+    import tensorflow as tf
+
+    if sample_weight is None or isinstance(sample_weight, (Mapping, list, tuple)):
+        return sample_weight
+    weights = tf.cast(tf.convert_to_tensor(sample_weight), tf.float32)
+    ok = tf.reduce_all(tf.math.is_finite(weights) & (weights >= 0))
+    check = tf.debugging.Assert(ok, ["Sample weights of a batch should be finite and >= 0; received", weights], summarize=8)
+    with tf.control_dependencies([check]):
+        return tf.identity(sample_weight)

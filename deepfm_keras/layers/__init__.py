@@ -7,7 +7,7 @@ from deepfm_keras.layers.embedding import (
     NumericEmbedding,
     NumericSequencePooling,
 )
-from deepfm_keras.layers.interaction import FirstOrderFM, SecondOrderFM
+from deepfm_keras.layers.interaction import FirstOrderFM, PartCombine, SecondOrderFM
 from deepfm_keras.layers.mlp import MLP
 
 __all__ = [
@@ -18,5 +18,6 @@ __all__ = [
     "MaskedMeanPooling",
     "NumericEmbedding",
     "NumericSequencePooling",
+    "PartCombine",
     "SecondOrderFM",
 ]

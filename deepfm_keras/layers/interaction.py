@@ -65,3 +65,60 @@ class SecondOrderFM(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], 1)
+
+
+@keras.saving.register_keras_serializable(package="deepfm_keras")
+class PartCombine(keras.layers.Layer):
+    """Combines part outputs into `units` logits, with one learned weight per part and output unit.
+
+    `logit_c = sum_p kernel[p, c] * part_p[:, c] + bias[c]`, where a part of
+    width 1 (the 2nd-order FM's one interaction score) is read by every unit
+    and a part of width `units` (a multi-class first-order or deep part) gives
+    unit `c` its own column `c`. `kernel[:, c]` are the per-part contribution
+    weights of class `c`, initialised to 1 (DeepFM's plain sum).
+
+    Inputs: a list of `(batch, 1)` or `(batch, units)` tensors.
+    Output shape: `(batch, units)`.
+
+    Args:
+        units: number of outputs (classes).
+
+    Example:
+
+    >>> import numpy as np
+    >>> combine = PartCombine(3)
+    >>> parts = [np.ones((2, 3), "float32"), np.full((2, 1), 2.0, "float32")]
+    >>> combine(parts).numpy().tolist()
+    [[3.0, 3.0, 3.0], [3.0, 3.0, 3.0]]
+    """
+
+    def __init__(self, units: int, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
+            raise ValueError(f"`units` should be a positive integer. Received: units={units!r}")
+        self.units = units
+
+    def build(self, input_shape):
+        widths = [shape[-1] for shape in input_shape]
+        bad = [w for w in widths if w not in (1, self.units)]
+        if bad:
+            raise ValueError(
+                f"PartCombine({self.units}) takes parts of width 1 or {self.units}. Received widths {widths}"
+            )
+        self.kernel = self.add_weight(name="kernel", shape=(len(widths), self.units), initializer="ones")
+        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+
+    def call(self, inputs):
+        kernel = ops.cast(self.kernel, self.compute_dtype)
+        total = ops.cast(self.bias, self.compute_dtype)
+        for p, part in enumerate(inputs):
+            total = total + ops.cast(part, self.compute_dtype) * kernel[p]
+        return total
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], self.units)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(units=self.units)
+        return config

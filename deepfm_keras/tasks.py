@@ -1,0 +1,132 @@
+"""Prediction tasks of a DeepFM model: one head (binary, regression, multi-class) or several.
+
+```python
+tasks = [Task("click"), Task("conversion", loss_weight=0.5)]        # two binary heads on shared embeddings
+model = build_deepfm(spec, tasks=tasks)
+model.compile(optimizer="adam", **compile_kwargs(tasks))            # per-head loss, weight and metric
+model.fit(x, {"click": clicked, "conversion": converted})
+```
+
+A multi-class head (`Task("genre", "multiclass", num_classes=18)`) is a
+softmax over the classes trained with sparse categorical cross-entropy: its
+labels are class ids `0 .. num_classes - 1`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+TASK_KINDS = ("binary", "regression", "multiclass")
+_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """One head of a DeepFM model.
+
+    Args:
+        name: the head's output name (the key of its labels and of its
+            predictions), and the suffix of its layers (`combine_<name>`).
+        task: `"binary"` (sigmoid, log loss), `"regression"` (linear, MSE)
+            or `"multiclass"` (softmax, sparse categorical cross-entropy).
+        num_classes: classes of a multi-class head (at least 2); None for
+            the others.
+        loss_weight: weight of its loss in the model's total loss (> 0).
+
+    Example:
+
+    >>> Task("rating", "multiclass", num_classes=5).units
+    5
+    >>> Task("click").loss
+    'binary_crossentropy'
+    """
+
+    name: str
+    task: str = "binary"
+    num_classes: int | None = None
+    loss_weight: float = 1.0
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not _NAME_RE.fullmatch(self.name):
+            raise ValueError(
+                "A task `name` should be a string of ASCII letters, digits, '_', '.' or '-' that starts with a "
+                f"letter. Received: name={self.name!r}"
+            )
+        if self.task not in TASK_KINDS:
+            raise ValueError(f"Task '{self.name}': `task` should be one of {TASK_KINDS}. Received: {self.task!r}")
+        if self.task == "multiclass":
+            n = self.num_classes
+            if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+                raise ValueError(
+                    f"Task '{self.name}': a multiclass task needs `num_classes`, an integer >= 2. Received: {n!r}"
+                )
+        elif self.num_classes is not None:
+            raise ValueError(f"Task '{self.name}': `num_classes` is for multiclass tasks only (task={self.task!r}).")
+        w = self.loss_weight
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w <= 0:
+            raise ValueError(f"Task '{self.name}': `loss_weight` should be a positive number. Received: {w!r}")
+
+    @property
+    def units(self) -> int:
+        """Output width: `num_classes` for a multi-class head, else 1."""
+        return self.num_classes if self.task == "multiclass" else 1
+
+    @property
+    def activation(self) -> str:
+        return {"binary": "sigmoid", "regression": "linear", "multiclass": "softmax"}[self.task]
+
+    @property
+    def loss(self) -> str:
+        return {"binary": "binary_crossentropy", "regression": "mse", "multiclass": "sparse_categorical_crossentropy"}[
+            self.task
+        ]
+
+    def metric(self):
+        """A fresh Keras metric for the head: AUC (binary), RMSE (regression) or accuracy (multi-class)."""
+        import keras
+
+        if self.task == "binary":
+            return keras.metrics.AUC(name="auc")
+        if self.task == "regression":
+            return keras.metrics.RootMeanSquaredError(name="rmse")
+        return keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def normalize_tasks(tasks: Any, input_names: Sequence[str] = ()) -> list[Task]:
+    """Checks a list of tasks (or their dicts): at least one, distinct names, none an input's name."""
+    if isinstance(tasks, (str, bytes, Task)) or not isinstance(tasks, Sequence) or not tasks:
+        raise ValueError(f"`tasks` should be a non-empty list of Task. Received: {tasks!r}")
+    out = [t if isinstance(t, Task) else Task(**t) for t in tasks]
+    names = [t.name for t in out]
+    folded = [n.lower().replace("-", "_").replace(".", "_") for n in names]
+    if len(set(folded)) != len(folded):
+        raise ValueError(f"Task names should be distinct (case and '-', '.', '_' aside). Received: {names}")
+    if "prediction" in names:
+        raise ValueError("A task may not be named 'prediction': that is the output of a one-head model.")
+    clash = sorted(set(names) & set(input_names))
+    if clash:
+        raise ValueError(f"Task name(s) {clash} are also input names: name the heads differently.")
+    return out
+
+
+def compile_kwargs(tasks: Sequence[Task]) -> dict:
+    """`loss`, `loss_weights` and `metrics` for `model.compile`, one entry per head.
+
+    Example:
+
+    >>> compile_kwargs([Task("click"), Task("conversion", loss_weight=0.5)])["loss_weights"]
+    {'click': 1.0, 'conversion': 0.5}
+    """
+    tasks = normalize_tasks(list(tasks))
+    return {
+        "loss": {t.name: t.loss for t in tasks},
+        "loss_weights": {t.name: float(t.loss_weight) for t in tasks},
+        "metrics": {t.name: [t.metric()] for t in tasks},
+    }
