@@ -19,6 +19,11 @@ Python also accepts the argument name `user_id`), and runs
   seen at fit time was an integer (ids as they appear in the logs), else
   string; override with `id_dtypes={"col": "string"}`;
 - multi-level columns: the unsplit string (`"Action|Comedy"`; `""` is the
+  empty list);
+- the weight column of a weighted multi-level column (its own input, named
+  as the column): the unsplit numbers, one per id, in the ids' order and
+  with the same separator (`"4.5|3"` for `"Action|Comedy"`);
+- numeric sequence columns: the unsplit numbers (`"9.99|12.5"`; `""` is the
   empty list).
 
 The output `prediction` is the model's `(batch,)` float32 score (a
@@ -27,9 +32,10 @@ multi-class one). A model with several heads (`build_deepfm(tasks=...)`)
 has one output per task instead, named as the task. A second signature, `preprocess`, returns
 the encoded model inputs. A request that lacks a column, has an unknown one or
 a wrong dtype is rejected by the signature itself with an error naming it;
-columns of different lengths, and numeric values that cannot be encoded
-(infinite, or beyond float32 once transformed), with an error naming the
-column.
+columns of different lengths, numeric values that cannot be encoded
+(infinite, or beyond float32 once transformed), a token of a weight or
+sequence list that is not a finite decimal number, and a row with more or
+fewer weights than ids, with an error naming the column.
 
 The artifact is written with `keras.export.ExportArchive`, into a hidden
 temporary folder renamed into place when complete (a crash mid-export never
@@ -52,7 +58,7 @@ import numpy as np
 import pandas as pd
 
 from deepfm_keras.encoding import FeatureEncoder
-from deepfm_keras.features import MultiCategoricalFeature, normalize_spec
+from deepfm_keras.features import MultiCategoricalFeature, NumericSequenceFeature, input_names, normalize_spec
 from deepfm_keras.io import atomic_directory
 
 OUTPUT_NAME = "prediction"
@@ -105,7 +111,14 @@ def request_dtypes(encoder, id_dtypes: Mapping[str, str] | None = None) -> dict[
 
 
 def _check_model_matches(model, encoder) -> None:
-    expected = {f.name: f for f in normalize_spec(encoder.feature_spec)}
+    spec = normalize_spec(encoder.feature_spec)
+    expected = dict.fromkeys(input_names(spec))
+    widths = {}  # input name -> columns, for the list inputs
+    for feature in spec:
+        if isinstance(feature, (MultiCategoricalFeature, NumericSequenceFeature)):
+            widths[feature.name] = feature.max_len
+            if getattr(feature, "weight_name", None):
+                widths[feature.weight_name] = feature.max_len
     try:
         input_dict = model.input
     except (AttributeError, ValueError):
@@ -117,11 +130,11 @@ def _check_model_matches(model, encoder) -> None:
             f"The model's inputs {sorted(input_dict)} do not match the encoder's features {sorted(expected)}: "
             "export the model with the encoder it was trained with."
         )
-    for name, feature in expected.items():
-        if isinstance(feature, MultiCategoricalFeature) and input_dict[name].shape[-1] != feature.max_len:
+    for name, width in widths.items():
+        if input_dict[name].shape[-1] != width:
             raise ValueError(
                 f"Input '{name}' of the model has {input_dict[name].shape[-1]} columns but the encoder's "
-                f"max_len is {feature.max_len}."
+                f"max_len is {width}."
             )
 
 

@@ -9,7 +9,13 @@ must be this version's), no unknown or missing keys, and per column the
 fitted state: a finite `mean` and a positive finite `std`, a vocabulary that
 is a list of distinct non-empty strings (and none for hashed columns),
 `max_len` an integer >= 1, strictly increasing finite bucket boundaries, an
-`input_dtype` the column can be served with.
+`input_dtype` the column can be served with, and one vocabulary for the
+columns that share a table (`embedding_name`).
+
+Options added to format 2 later (`combiner`, `weight_column`,
+`embedding_name`, `embedding_dim`, numeric sequence columns) are optional
+keys: a file written before them loads unchanged, and they are checked as
+strictly as the others when present.
 
 Version 1 (deepfm_keras before the `encoding` package: `numeric`,
 `categorical`, `multi_categorical` name lists, `vocabularies`,
@@ -28,7 +34,10 @@ from deepfm_keras.encoding.columns import (
     CategoricalColumn,
     MultiCategoricalColumn,
     NumericColumn,
+    NumericSequenceColumn,
+    check_tables,
     column_from_dict,
+    tables,
 )
 from deepfm_keras.encoding.layers import FIRST_ID, OOV_ID, PAD_ID
 
@@ -140,6 +149,18 @@ def check_state(spec, state: Any) -> dict:
     """
     name = spec.name
     where = f"the state of column '{name}'"
+    if isinstance(spec, NumericSequenceColumn):
+        fields = {"mean", "std", "max_len", "input_dtype"}
+        _check_keys(where, state, fields, fields)
+        if state["input_dtype"] != "string":
+            _fail(f"column '{name}': `input_dtype` should be 'string'. Received: {state['input_dtype']!r}")
+        out = {
+            "mean": _number(name, "mean", state["mean"]),
+            "std": _number(name, "std", state["std"], positive=True),
+            "max_len": _max_len(spec, state["max_len"]),
+            "input_dtype": "string",
+        }
+        return out
     if isinstance(spec, (NumericColumn, BucketizedColumn)):
         fields = {"mean", "std", "input_dtype"} if isinstance(spec, NumericColumn) else {"boundaries", "input_dtype"}
         _check_keys(where, state, fields, fields)
@@ -171,10 +192,27 @@ def check_state(spec, state: Any) -> dict:
         if bad is not None:
             _fail(f"column '{name}': `input_dtype` is 'int64' but the vocabulary holds {bad!r}.")
     if multi:
-        out["max_len"] = _count(name, "max_len", state["max_len"])
-        if spec.max_len is not None and out["max_len"] != spec.max_len:
-            _fail(f"column '{name}': `max_len` {out['max_len']} differs from the column's max_len={spec.max_len}.")
+        out["max_len"] = _max_len(spec, state["max_len"])
     return out
+
+
+def _max_len(spec, value: Any) -> int:
+    value = _count(spec.name, "max_len", value)
+    if spec.max_len is not None and value != spec.max_len:
+        _fail(f"column '{spec.name}': `max_len` {value} differs from the column's max_len={spec.max_len}.")
+    return value
+
+
+def _check_shared(columns, state: dict) -> None:
+    """Columns that share a table were fitted one vocabulary: a file where they differ would give one value two ids."""
+    for table, group in tables(columns).items():
+        first = group[0]
+        for column in group[1:]:
+            if state[column.name].get("vocabulary") != state[first.name].get("vocabulary"):
+                _fail(
+                    f"column '{column.name}': `vocabulary` differs from that of column '{first.name}', with which it "
+                    f"shares the table '{table}' (embedding_name): a raw value would get two ids."
+                )
 
 
 def read(config: Any) -> tuple[list, dict | None]:
@@ -192,12 +230,15 @@ def read(config: Any) -> tuple[list, dict | None]:
     if not isinstance(config["columns"], list) or not all(isinstance(c, Mapping) for c in config["columns"]):
         _fail(f"`columns` should be a list of column objects. Received: {config['columns']!r:.120}")
     columns = [column_from_dict(c) for c in config["columns"]]
+    check_tables(columns)
     if "state" not in config:
         return columns, None
     state = config["state"]
     names = [c.name for c in columns]
     _check_keys("`state`", state, set(names), set(names))
-    return columns, {c.name: check_state(c, state[c.name]) for c in columns}
+    checked = {c.name: check_state(c, state[c.name]) for c in columns}
+    _check_shared(columns, checked)
+    return columns, checked
 
 
 def _names(config: Mapping, key: str) -> list[str]:

@@ -2,6 +2,9 @@
 
 ```python
 enc = FeatureEncoder(numeric=["year"], categorical=["user_id", "movie_id"], multi_categorical={"genres": "|"})
+# a weighted history sharing the movie_id vocabulary and table, and a list of numbers:
+#   FeatureEncoder(..., multi_categorical=[MultiCategoricalColumn("history", weight_column="history_ratings",
+#                  embedding_name="movie_id")], numeric_sequence={"recent_prices": "|"})
 x_train = enc.fit_transform(train_df)        # pandas in, dict name -> np.ndarray out
 model = build_deepfm(enc.feature_spec)
 enc.save("encoder.json")                     # versioned, human-readable JSON; no pickle
@@ -30,13 +33,21 @@ from deepfm_keras.encoding.columns import (
     CategoricalColumn,
     MultiCategoricalColumn,
     NumericColumn,
+    NumericSequenceColumn,
+    check_tables,
 )
 from deepfm_keras.encoding.layers import (
     FIRST_ID,
     OOV_ID,
     PAD_ID,
 )
-from deepfm_keras.features import CategoricalFeature, MultiCategoricalFeature, NumericFeature, normalize_spec
+from deepfm_keras.features import (
+    CategoricalFeature,
+    MultiCategoricalFeature,
+    NumericFeature,
+    NumericSequenceFeature,
+    normalize_spec,
+)
 
 FORMAT_VERSION = encoder_config.FORMAT_VERSION
 
@@ -52,14 +63,20 @@ class FeatureEncoder:
 
     Columns are given by name (with the defaults below) or as column specs
     (`NumericColumn`, `CategoricalColumn`, `MultiCategoricalColumn`,
-    `BucketizedColumn`) for per-column options: hashing with `num_bins`,
-    vocabularies with `min_count` / `max_size`, numeric `log1p`, clipping,
-    standardisation and missing indicators, numeric columns bucketised into
-    categorical ids.
+    `BucketizedColumn`, `NumericSequenceColumn`) for per-column options:
+    hashing with `num_bins`, vocabularies with `min_count` / `max_size`,
+    numeric `log1p`, clipping, standardisation and missing indicators,
+    numeric columns bucketised into categorical ids, weighted id lists
+    (`weight_column`), pooling (`combiner`), shared vocabularies and tables
+    (`embedding_name`) and per-feature `embedding_dim`.
 
     Ids: `0` padding, `1` OOV (unseen, rare, missing, `""`), known values from
-    `2`, most frequent first (ties by key). Numeric inputs are float32 `(n,)`,
-    categorical int64 `(n,)`, multi-categorical int64 `(n, max_len)`.
+    `2`, most frequent first (ties by key); columns with the same
+    `embedding_name` share one vocabulary fitted over all their values.
+    Numeric inputs are float32 `(n,)`, categorical int64 `(n,)`,
+    multi-categorical int64 `(n, max_len)` (their weights float32
+    `(n, max_len)`, 0 at padding), numeric sequences float32 `(n, max_len)`
+    (standardised, NaN at padding).
 
     Args:
         numeric: numeric columns: names (standardised) or `NumericColumn`s.
@@ -67,13 +84,16 @@ class FeatureEncoder:
             `BucketizedColumn`s.
         multi_categorical: dict name -> separator, or a list of
             `MultiCategoricalColumn`s.
+        numeric_sequence: dict name -> separator, or a list of names or
+            `NumericSequenceColumn`s.
         min_count: `min_count` of the columns given by name.
         max_len: `max_len` of the multi-level columns given by name: None
             (learned), an int, or a dict name -> int.
 
     Fitted public state: `vocabularies` (name -> keys; key `i` has id
-    `i + 2`), `numeric_stats` (name -> mean, std), `max_lens`, `boundaries`,
-    `input_dtypes` (the raw dtype each column is served with).
+    `i + 2`), `numeric_stats` (name -> mean, std, numeric sequences
+    included), `max_lens`, `boundaries`, `input_dtypes` (the raw dtype each
+    raw column, weight columns included, is served with).
 
     Example:
 
@@ -93,6 +113,7 @@ class FeatureEncoder:
         numeric: Sequence[str | NumericColumn] = (),
         categorical: Sequence[str | CategoricalColumn | BucketizedColumn] = (),
         multi_categorical: Mapping[str, str] | Sequence[MultiCategoricalColumn] | None = None,
+        numeric_sequence: Mapping[str, str] | Sequence[str | NumericSequenceColumn] | None = None,
         min_count: int = 1,
         max_len: int | Mapping[str, int] | None = None,
     ):
@@ -114,6 +135,10 @@ class FeatureEncoder:
         columns = _named("numeric", numeric, NumericColumn)
         columns += _named("categorical", categorical, lambda c: CategoricalColumn(c, min_count=min_count))
         columns += _named("multi_categorical", multi, MultiCategoricalColumn)
+        sequences = numeric_sequence or ()
+        if isinstance(sequences, Mapping):
+            sequences = [NumericSequenceColumn(col, sep) for col, sep in sequences.items()]
+        columns += _named("numeric_sequence", sequences, NumericSequenceColumn)
         self._init_columns(columns, min_count=min_count, max_len=max_len)
 
     def _init_columns(self, columns, *, min_count=1, max_len=None):
@@ -121,6 +146,7 @@ class FeatureEncoder:
             "numeric": (NumericColumn,),
             "categorical": (CategoricalColumn, BucketizedColumn),
             "multi_categorical": (MultiCategoricalColumn,),
+            "numeric_sequence": (NumericSequenceColumn,),
         }
         ordered = []
         for types in kinds.values():
@@ -134,11 +160,21 @@ class FeatureEncoder:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"Column(s) {duplicates} are listed under more than one kind.")
-        normalize_spec([NumericFeature(n) for n in names])  # names a serving signature cannot keep fail here
+        weights = {c.weight_column: c.name for c in ordered if getattr(c, "weight_column", None)}
+        for column in ordered:
+            owner = weights.get(column.name)
+            if owner is not None:
+                raise ValueError(f"Column '{column.name}' is also the `weight_column` of column '{owner}'.")
+        taken = [c.weight_column for c in ordered if getattr(c, "weight_column", None)]
+        shared = sorted({w for w in taken if taken.count(w) > 1})
+        if shared:
+            raise ValueError(f"Weight column(s) {shared} serve more than one multi-categorical column.")
+        normalize_spec([NumericFeature(n) for n in names + taken])  # names a serving signature cannot keep fail here
         indicators = [c.name + MISSING_SUFFIX for c in ordered if getattr(c, "missing_indicator", False)]
-        clash = sorted(set(indicators) & set(names))
+        clash = sorted(set(indicators) & set(names + taken))
         if clash:
             raise ValueError(f"Missing-indicator feature(s) {clash} clash with columns of the same name.")
+        check_tables(ordered)
         self.columns = ordered
         self.min_count = min_count
         self.max_len = max_len
@@ -164,6 +200,15 @@ class FeatureEncoder:
         return {c.name: c.separator for c in self.columns if isinstance(c, MultiCategoricalColumn)}
 
     @property
+    def numeric_sequence(self) -> dict[str, str]:
+        return {c.name: c.separator for c in self.columns if isinstance(c, NumericSequenceColumn)}
+
+    @property
+    def weight_columns(self) -> dict[str, str]:
+        """Multi-categorical column -> the raw column of its weights (the model input of that name)."""
+        return {c.name: c.weight_column for c in self.columns if getattr(c, "weight_column", None)}
+
+    @property
     def column_specs(self) -> dict:
         return {c.name: c for c in self.columns}
 
@@ -187,7 +232,8 @@ class FeatureEncoder:
     def numeric_stats(self) -> dict[str, dict[str, float]] | None:
         if not self.is_fitted:
             return None
-        return {c: {"mean": self.state[c]["mean"], "std": self.state[c]["std"]} for c in self.numeric}
+        names = self.numeric + list(self.numeric_sequence)
+        return {c: {"mean": self.state[c]["mean"], "std": self.state[c]["std"]} for c in names}
 
     @property
     def max_lens(self) -> dict[str, int] | None:
@@ -199,9 +245,18 @@ class FeatureEncoder:
 
     @property
     def input_dtypes(self) -> dict[str, str]:
-        """Raw dtype of each column: "float64" (numeric, bucketised), "int64" or "string" (categorical)."""
+        """Raw dtype of each raw column: "float64" (numeric, bucketised), "int64" or "string" (categorical).
+
+        Multi-level columns, their weight columns (each right after its id
+        column) and numeric sequences are "string": the unsplit lists.
+        """
         self._check_fitted()
-        return {c.name: self.state[c.name]["input_dtype"] for c in self.columns}
+        dtypes = {}
+        for c in self.columns:
+            dtypes[c.name] = self.state[c.name]["input_dtype"]
+            if getattr(c, "weight_column", None):
+                dtypes[c.weight_column] = "string"
+        return dtypes
 
     def vocabulary_size(self, name: str) -> int:
         spec, state = self.column_specs[name], self.state[name]
@@ -213,18 +268,39 @@ class FeatureEncoder:
 
     @property
     def feature_spec(self) -> list:
-        """The model's feature spec: numeric columns, their missing indicators, categorical, multi-categorical."""
+        """The model's feature spec: numeric columns, their missing indicators, categorical, multi-categorical,
+        numeric sequences (a weighted list's `weight_name` is its `weight_column`)."""
         self._check_fitted()
-        spec = [NumericFeature(c) for c in self.numeric]
+        columns = self.columns
+        spec = [NumericFeature(c.name, c.embedding_dim) for c in columns if isinstance(c, NumericColumn)]
         spec += [
             NumericFeature(c.name + MISSING_SUFFIX)
-            for c in self.columns
+            for c in columns
             if isinstance(c, NumericColumn) and c.missing_indicator
         ]
-        spec += [CategoricalFeature(c, self.vocabulary_size(c)) for c in self.categorical]
+        for c in columns:
+            if isinstance(c, BucketizedColumn):
+                spec.append(CategoricalFeature(c.name, self.vocabulary_size(c.name), embedding_dim=c.embedding_dim))
+            elif isinstance(c, CategoricalColumn):
+                size = self.vocabulary_size(c.name)
+                spec.append(CategoricalFeature(c.name, size, c.embedding_name, c.embedding_dim))
         spec += [
-            MultiCategoricalFeature(c, self.vocabulary_size(c), self.state[c]["max_len"])
-            for c in self.multi_categorical
+            MultiCategoricalFeature(
+                c.name,
+                self.vocabulary_size(c.name),
+                self.state[c.name]["max_len"],
+                combiner=c.combiner,
+                weight_name=c.weight_column,
+                embedding_name=c.embedding_name,
+                embedding_dim=c.embedding_dim,
+            )
+            for c in columns
+            if isinstance(c, MultiCategoricalColumn)
+        ]
+        spec += [
+            NumericSequenceFeature(c.name, self.state[c.name]["max_len"], c.combiner, c.embedding_dim)
+            for c in columns
+            if isinstance(c, NumericSequenceColumn)
         ]
         return normalize_spec(spec)
 
@@ -240,7 +316,9 @@ class FeatureEncoder:
             ValueError: for a table with no rows or columns of different
                 lengths; for a missing column, a wrong-kind column, infinite
                 numeric values or booleans mixed with numbers in a
-                categorical column, naming the column.
+                categorical column, naming the column; for a token of a
+                numeric sequence that is not a finite number, naming the
+                column, the row and the value.
         """
         rows = raw.num_rows(data, [spec.name for spec in self.columns])
         if rows == 0:
@@ -248,7 +326,7 @@ class FeatureEncoder:
                 "FeatureEncoder.fit needs at least one row: the table has 0 rows "
                 f"(columns {[spec.name for spec in self.columns]}); fitted on nothing, every value would be OOV."
             )
-        self._set_state({spec.name: fitting.fit_column(spec, data) for spec in self.columns})
+        self._set_state(fitting.fit_columns(self.columns, data))
         return self
 
     def fit_counts(
@@ -261,7 +339,9 @@ class FeatureEncoder:
 
         Args:
             counts: categorical column -> {key: count}; only vocabulary-mode
-                columns need one. Multi-level columns are not supported here.
+                columns need one (columns sharing a table: their counts are
+                summed). Multi-level columns and numeric sequences are not
+                supported here.
             numeric_stats: column -> {"mean", "std"} of the standardised
                 numeric columns.
             input_dtypes: categorical column -> "int64" or "string", the raw
@@ -271,7 +351,7 @@ class FeatureEncoder:
         Returns:
             The encoder itself.
         """
-        state = {}
+        state, parts = {}, {}
         numeric_stats = dict(numeric_stats or {})
         for spec in self.columns:
             if isinstance(spec, NumericColumn):
@@ -284,16 +364,16 @@ class FeatureEncoder:
                 if spec.num_bins is None and spec.name not in counts:
                     raise ValueError(f"Column '{spec.name}' has a vocabulary: give its `counts`.")
                 keys = [str(k) for k in column_counts]
-                state[spec.name] = fitting.fit_categorical(spec, keys, np.array(list(column_counts.values()), "int64"))
-                dtype = dict(input_dtypes or {}).get(spec.name)
-                if dtype is not None:
-                    if dtype not in ("int64", "string") or (
-                        dtype == "int64" and state[spec.name]["input_dtype"] != "int64"
-                    ):
-                        raise ValueError(f"Column '{spec.name}': `input_dtypes` cannot be {dtype!r}.")
-                    state[spec.name]["input_dtype"] = dtype
+                parts[spec.name] = (keys, np.array(list(column_counts.values()), "int64"))
             else:
                 raise ValueError(f"Column '{spec.name}': `fit_counts` supports numeric and categorical columns only.")
+        state.update(fitting.fit_vocabularies([c for c in self.columns if c.name in parts], parts))
+        for name, dtype in dict(input_dtypes or {}).items():
+            if name in parts:
+                if dtype not in ("int64", "string") or (dtype == "int64" and state[name]["input_dtype"] != "int64"):
+                    raise ValueError(f"Column '{name}': `input_dtypes` cannot be {dtype!r}.")
+                state[name]["input_dtype"] = dtype
+        state = {spec.name: state[spec.name] for spec in self.columns}
         self._set_state(state)
         return self
 
@@ -320,15 +400,23 @@ class FeatureEncoder:
             raw_inputs: dict column -> `(batch,)` raw tensor: float64 for
                 numeric and bucketised columns (NaN is missing), int64 or
                 string for categorical columns, the unsplit string for
-                multi-level ones.
+                multi-level ones, their weight columns (`"0.5|2"`) and
+                numeric sequences (`"1.5|3"`).
             blocks: optional `(names, tensor)` pairs of `(batch, len(names))`
                 side-by-side single-level columns; columns whose layers are
                 configured alike take one call of that layer (an infinite
                 numeric value is then reported under the group's first name).
 
         Returns:
-            Dict feature name -> tensor in `feature_spec` order: float32
-            `(batch, 1)`, int64 `(batch, 1)`, int64 `(batch, max_len)`.
+            Dict model input name -> tensor in `input_names(feature_spec)`
+            order: float32 `(batch, 1)`, int64 `(batch, 1)`, int64
+            `(batch, max_len)`, float32 `(batch, max_len)` (weights: 0 at
+            padding; numeric sequences: NaN at padding).
+
+        A bad number in a weight column or a numeric sequence, or a row with
+        more or fewer weights than ids, fails the graph's assertion (an
+        `InvalidArgumentError` naming the feature), as a numeric value
+        beyond the model's range does; `transform` names the row instead.
         """
         return apply.encode(self, raw_inputs, blocks=blocks)
 
@@ -342,10 +430,11 @@ class FeatureEncoder:
         return apply.raw_inputs(self, data, dtypes=dtypes)
 
     def transform(self, data) -> dict[str, np.ndarray]:
-        """Encodes a DataFrame (or dict of columns) into `{name: array}` in `feature_spec` order.
+        """Encodes a DataFrame (or dict of columns) into `{name: array}` in `input_names(feature_spec)` order.
 
         Numeric features are float32 `(n,)`, categorical int64 `(n,)`,
-        multi-categorical int64 `(n, max_len)`; extra columns are ignored. The
+        multi-categorical int64 `(n, max_len)`, their weights and numeric
+        sequences float32 `(n, max_len)`; extra columns are ignored. The
         encoding layers run on each distinct categorical value once (see
         `deepfm_keras.encoding.apply.transform`).
 
@@ -353,7 +442,9 @@ class FeatureEncoder:
             RuntimeError: if the encoder is not fitted.
             ValueError: for a missing column, a wrong-kind column, columns of
                 different lengths or numeric values that cannot be encoded,
-                naming the column.
+                naming the column; for a weight or sequence element that is
+                not a finite number, or a row with more or fewer weights than
+                ids, naming the column, the row and the value.
         """
         self._check_fitted()
         return apply.transform(self, data)

@@ -184,3 +184,27 @@ def factorized_keys(data, col: str, *, separator: str | None = None) -> tuple[np
     if separator is not None:
         uniques = [_joined(v, separator) for v in uniques]
     return np.asarray(codes), [canonical_string(v) for v in uniques]
+
+
+def _number_token(value: Any) -> str:
+    key = canonical_string(value)
+    return "nan" if key is None else key  # a missing element is kept, to be refused by name, never dropped
+
+
+def number_list_keys(data, col: str, *, separator: str) -> tuple[np.ndarray, list[str | None]]:
+    """Codes `(n,)` into the distinct key strings of a column of number lists (weights, numeric sequences).
+
+    A cell is a string of `separator`-joined numbers (kept as it is: the
+    layers parse it), a list of numbers (joined with `separator`, each as its
+    `canonical_string`; a NaN element becomes `"nan"`, refused when parsed),
+    or a single number (a one-element list: a CSV column whose rows all hold
+    one number is read as floats). A missing cell (None, NaN) has code -1: an
+    empty list.
+    """
+    series = column(data, col)
+    if series.dtype == object:
+        series = series.map(
+            lambda v: separator.join(_number_token(x) for x in v) if isinstance(v, (list, tuple, np.ndarray)) else v
+        )
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    return np.asarray(codes), [canonical_string(v) for v in np.asarray(uniques, dtype=object)]
