@@ -3,6 +3,7 @@
 ```python
 train = make_dataset(encoder.transform(train_df), y, batch_size=4096, seed=0)     # encoded arrays
 train = make_dataset(train_df, y, encoder=encoder, batch_size=4096, seed=0)       # raw table, encoded per batch
+train = make_dataset(x, y, sample_weight=w, batch_size=4096, seed=0)              # (x, y, w) batches
 ```
 
 With `encoder`, the pipeline holds the raw columns and every batch goes
@@ -66,6 +67,7 @@ def make_dataset(
     x: Mapping[str, np.ndarray],
     y: np.ndarray | None = None,
     *,
+    sample_weight: np.ndarray | None = None,
     batch_size: int,
     shuffle: bool = True,
     seed: int | None = None,
@@ -73,7 +75,7 @@ def make_dataset(
     encoder=None,
     model=None,
 ):
-    """Builds a batched, prefetched `tf.data.Dataset` of `(x_dict, y)` (or `x_dict`) from in-memory arrays.
+    """Builds a batched, prefetched `tf.data.Dataset` of `(x_dict, y)`, `(x_dict, y, w)` or `x_dict` from arrays.
 
     The arrays are held as tensors; each epoch (each new iteration of the
     dataset, as Keras' `fit` does) draws a fresh permutation of the row
@@ -92,6 +94,14 @@ def make_dataset(
         x: dict name -> array with the same first dimension (e.g. from
             `FeatureEncoder.transform`).
         y: optional labels, first dimension the number of rows (cast to float32).
+        sample_weight: optional per-row weights `(n,)` or `(n, 1)`, with `y`:
+            the dataset then yields `(x_dict, y, w)`, `w` float32 `(batch,)`
+            gathered with the same indices as `x` and `y`, which Keras' `fit`
+            and `evaluate` take as sample weights. Keras 3 averages a batch's
+            loss as `sum(w * loss) / batch_size` (not `/ sum(w)`): weights
+            scale the gradient, so keep their mean near 1 to keep the learning
+            rate's scale. Checked here (`validation.check_sample_weights`):
+            numbers, finite, `>= 0`, not all zero, one per row.
         batch_size: rows per batch.
         shuffle: whether to reshuffle the rows every epoch.
         seed: seed of the shuffling.
@@ -106,8 +116,9 @@ def make_dataset(
             row and value. Without it the model checks the keys when `fit`
             starts and every batch's ids in the graph.
 
-    Labels are always checked here: numbers, finite, `(n,)` or `(n, 1)`
-    (`deepfm_keras.validation.check_labels`, naming the row).
+    Labels and weights are always checked here: numbers, finite, `(n,)` or
+    `(n, 1)` (`deepfm_keras.validation.check_labels`, `check_sample_weights`,
+    naming the row).
 
     Returns:
         A `tf.data.Dataset` with known cardinality (the number of batches).
@@ -117,6 +128,9 @@ def make_dataset(
     >>> ds = make_dataset({"a": np.arange(10)}, np.zeros(10), batch_size=4, seed=0)
     >>> [b[0]["a"].shape[0] for b in ds]
     [4, 4, 2]
+    >>> ds = make_dataset({"a": np.arange(4)}, np.zeros(4), sample_weight=[1, 2, 3, 4], batch_size=4, shuffle=False)
+    >>> [w.numpy().tolist() for _, _, w in ds]
+    [[1.0, 2.0, 3.0, 4.0]]
     """
     import tensorflow as tf
 
@@ -133,9 +147,15 @@ def make_dataset(
     if y is not None:
         task = validation.model_task(model) if model is not None else None
         validation.check_labels(y, task=task, what="y of make_dataset")
+    if sample_weight is not None:
+        if y is None:
+            raise ValueError("`sample_weight` needs labels: pass `y` too.")
+        sample_weight = validation.check_sample_weights(sample_weight, what="sample_weight of make_dataset")
     rows = {name: len(value) for name, value in x.items()}
     if y is not None:
         rows["<y>"] = len(y)
+    if sample_weight is not None:
+        rows["<sample_weight>"] = len(sample_weight)
     n = next(iter(rows.values()))
     if any(r != n for r in rows.values()):
         raise ValueError(f"All inputs should have the same number of rows. Received: {rows}")
@@ -148,6 +168,7 @@ def make_dataset(
 
     features = {name: tf.constant(np.asarray(value)) for name, value in x.items()}
     labels = tf.constant(np.asarray(y, dtype="float32")) if y is not None else None
+    weights = tf.constant(sample_weight) if sample_weight is not None else None
 
     def batches(order):
         starts = tf.data.Dataset.range(num_batches).map(lambda i: i * batch_size)
@@ -169,7 +190,11 @@ def make_dataset(
         xb = {name: tf.gather(t, index) for name, t in features.items()}
         if encoder is not None:
             xb = encoder.encode(xb)
-        return xb if labels is None else (xb, tf.gather(labels, index))
+        if labels is None:
+            return xb
+        if weights is None:
+            return xb, tf.gather(labels, index)
+        return xb, tf.gather(labels, index), tf.gather(weights, index)
 
     dataset = indices.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_batches))

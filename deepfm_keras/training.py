@@ -219,8 +219,12 @@ def fit(
 
     Args:
         model: the compiled model.
-        train_data: a `tf.data.Dataset` of `(inputs, labels)` batched at the
-            global batch size (`global_batch_size(...)`).
+        train_data: a `tf.data.Dataset` of `(inputs, labels)` or
+            `(inputs, labels, sample_weights)` batched at the global batch
+            size (`global_batch_size(...)`): `make_dataset(...,
+            sample_weight=w)` and `CriteoReader.dataset(...,
+            class_weight=...)` yield the weighted form, which both loops
+            pass to `model.train_step` as Keras' sample weights.
         epochs: number of epochs (in total, counting epochs restored by
             `BackupAndRestore`).
         validation_data: optional dataset like `train_data`.

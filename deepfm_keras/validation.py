@@ -568,6 +568,8 @@ def assert_sample_weights(sample_weight):
         return sample_weight
     weights = tf.cast(tf.convert_to_tensor(sample_weight), tf.float32)
     ok = tf.reduce_all(tf.math.is_finite(weights) & (weights >= 0))
-    check = tf.debugging.Assert(ok, ["Sample weights of a batch should be finite and >= 0; received", weights], summarize=8)
+    check = tf.debugging.Assert(
+        ok, ["Sample weights of a batch should be finite and >= 0; received", weights], summarize=8
+    )
     with tf.control_dependencies([check]):
         return tf.identity(sample_weight)

@@ -22,6 +22,8 @@ reader = criteo.CriteoReader(num_buckets=100_000)                  # hashing: no
 model = build_deepfm(reader.feature_spec)
 model.fit(reader.dataset(["day_0.gz", "day_1.gz"], batch_size=4096, shuffle_buffer=16))
 print(reader.rows_read, reader.malformed_rows)
+# files holding every click and 10% of the non-clicks: weight the negatives back
+model.fit(reader.dataset(files, batch_size=4096, class_weight={0: 1 / 0.1, 1: 1.0}))
 ```
 
 Policies (all tested):
@@ -75,6 +77,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from deepfm_keras import validation
 from deepfm_keras.encoding import FIRST_ID, OOV_ID, PAD_ID, CategoricalColumn, FeatureEncoder, NumericColumn
 from deepfm_keras.progress import Progress
 
@@ -469,8 +472,9 @@ class CriteoReader:
         shuffle_buffer: int = 0,
         seed: int | None = None,
         num_parallel_calls: int | None = None,
+        class_weight: Mapping[int, float] | None = None,
     ):
-        """A `tf.data.Dataset` of `(features, labels)` batches streamed from `files`.
+        """A `tf.data.Dataset` of `(features, labels)` (or `(features, labels, weights)`) batches from `files`.
 
         Lines are read in file order, grouped `batch_size` at a time, parsed and
         encoded together; batches are then shuffled in a buffer of
@@ -478,24 +482,65 @@ class CriteoReader:
         hold fewer than `batch_size` rows when lines were skipped as malformed;
         batches with no valid row are dropped.
 
+        The Criteo format has no weight column. `class_weight` gives each row
+        the weight of its label, `{0: w0, 1: w1}` (Keras' `class_weight`
+        convention), and the dataset then yields float32 `(n,)` weights as a
+        third element, which `fit` and `evaluate` use as sample weights. The
+        usual case is negative downsampling: logs that keep every click and a
+        fraction `rate` of the non-clicks train with `{0: 1 / rate, 1: 1.0}`,
+        so the loss, and the predicted CTR, are those of the full traffic
+        (without it the model predicts the CTR of the sample:
+        `p / (p + (1 - p) * rate)` for a true CTR of `p`). Keras divides a
+        batch's weighted loss by its row count, not by the sum of weights, so
+        weights above 1 also scale the gradient up: lower the learning rate,
+        or give `{0: 1.0, 1: rate}` (the same ratio, so the same predicted
+        CTR, with weights at most 1). Weight validation data that is
+        downsampled alike the same way, and leave data that is not unweighted.
+
+        Args:
+            files: Criteo-format files (plain or `.gz`).
+            batch_size: lines per batch (before malformed lines are dropped).
+            shuffle_buffer: batches in the shuffle buffer (0: no shuffling).
+            seed: seed of the shuffling.
+            num_parallel_calls: parallel parse calls (None: `tf.data.AUTOTUNE`).
+            class_weight: optional `{0: w0, 1: w1}`, both keys, finite weights
+                `> 0` (`deepfm_keras.validation.check_class_weight`).
+
         Raises:
             FileNotFoundError: naming a file that does not exist.
             ValueError: naming a `.gz` file without a gzip header.
             tf.errors.InvalidArgumentError: while iterating, naming a `.gz`
                 file that ends early (truncated).
             tf.errors.DataLossError: while iterating, for corrupt gzip data.
+            ValueError: for a `class_weight` without exactly the keys 0 and
+                1, or with a weight that is not a finite number `> 0`.
         """
         import tensorflow as tf
 
         files = _check_files(files)
         batch_size = _positive_int("batch_size", batch_size)
+        if class_weight is not None:
+            class_weight = validation.check_class_weight(class_weight)
         self._ensure_state()
         ds = _line_batches(files, batch_size)
         ds = ds.map(self.parse_lines, num_parallel_calls=num_parallel_calls or tf.data.AUTOTUNE)
         ds = ds.filter(lambda features, labels: tf.shape(labels)[0] > 0)
+        if class_weight is not None:
+            ds = ds.map(_label_weights(class_weight))
         if shuffle_buffer:
             ds = ds.shuffle(_positive_int("shuffle_buffer", shuffle_buffer), seed=seed)
         return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _label_weights(class_weight: Mapping[int, float]):
+    """The map `(features, labels) -> (features, labels, weights)`: each row weighted by its 0/1 label's weight."""
+    import tensorflow as tf
+
+    def add_weights(features, labels):
+        weights = tf.where(labels[:, 0] > 0.5, class_weight[1], class_weight[0])
+        return features, labels, tf.cast(weights, tf.float32)
+
+    return add_weights
 
 
 def _content_size_estimate(path: str) -> int:

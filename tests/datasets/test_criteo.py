@@ -348,3 +348,74 @@ def test_gzip_content_size_estimate(tmp_path):
     plain = tmp_path / "plain.txt"
     plain.write_bytes(data)
     assert criteo._content_size_estimate(str(plain)) == len(data)
+
+
+def test_class_weight_weights_each_row_by_its_label(criteo_dir):
+    files = criteo_dir / "criteo_kaggle_8k_test.txt"
+    reader = criteo.CriteoReader(num_buckets=50)
+    unweighted = list(reader.dataset(files, batch_size=1000))
+    weighted = list(reader.dataset(files, batch_size=1000, class_weight={0: 1 / 0.25, 1: 1}))
+    assert len(weighted) == len(unweighted) and all(len(b) == 3 for b in weighted)
+    labels = np.concatenate([y.numpy() for _, y, _ in weighted])[:, 0]
+    weights = np.concatenate([w.numpy() for _, _, w in weighted])
+    assert weights.dtype == np.float32 and weights.shape == labels.shape
+    assert 0 < labels.mean() < 1  # both labels occur
+    np.testing.assert_array_equal(weights, np.where(labels == 1, 1.0, 4.0))
+    np.testing.assert_array_equal(labels, np.concatenate([y.numpy() for _, y in unweighted])[:, 0])
+    for (x, _, _), (x0, _) in zip(weighted[:2], unweighted[:2], strict=True):
+        np.testing.assert_array_equal(x["C1"].numpy(), x0["C1"].numpy())
+
+
+def test_class_weight_stays_aligned_when_batches_are_shuffled_and_lines_dropped(tmp_path):
+    lines = [good_line(i, label=str(i % 2)) for i in range(40)]
+    lines[7] = "2" + lines[7][1:]  # malformed: dropped, and the batch it was in is shorter
+    path = tmp_path / "day.txt"
+    path.write_text("\n".join(lines) + "\n")
+    reader = criteo.CriteoReader(num_buckets=50)
+    ds = reader.dataset(path, batch_size=6, shuffle_buffer=4, seed=0, class_weight={0: 3.0, 1: 0.5})
+    rows = 0
+    for x, y, w in ds:
+        i1 = np.round(np.expm1(x["I1"].numpy()[:, 0])).astype(int)  # log1p of the line number
+        np.testing.assert_array_equal(y.numpy()[:, 0], i1 % 2)
+        np.testing.assert_array_equal(w.numpy(), np.where(i1 % 2 == 1, 0.5, 3.0))
+        rows += len(w)
+    assert rows == 39
+
+
+# Keras warns at the end of every stream of unknown length, weighted or not.
+@pytest.mark.filterwarnings("ignore:Your input ran out of data")
+def test_a_criteo_model_trains_on_class_weighted_batches(criteo_dir):
+    reader = criteo.CriteoReader(num_buckets=50)
+    model = build_deepfm(reader.feature_spec, embedding_dim=4, hidden_units=(8,))
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    files = criteo_dir / "criteo_kaggle_8k_test.txt"
+    weighted = reader.dataset(files, batch_size=512, class_weight={0: 2.0, 1: 1.0})
+    model.fit(weighted.take(2), epochs=1, verbose=0)
+    x, y, w = next(iter(weighted))
+    p = np.clip(model.predict_on_batch(x)[:, 0].astype("float64"), 1e-7, 1 - 1e-7)
+    y = y.numpy()[:, 0]
+    losses = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    loss = model.evaluate(weighted.take(1), verbose=0)
+    assert loss == pytest.approx(np.sum(w.numpy() * losses) / len(losses), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("class_weight", "message"),
+    [
+        ({0: 10.0}, r"exactly the keys 0 and 1. Received keys: \[0\]"),
+        ({0: 1.0, 1: 1.0, 2: 1.0}, r"exactly the keys 0 and 1"),
+        ({"0": 1.0, "1": 1.0}, r"exactly the keys 0 and 1. Received keys: \['0', '1'\]"),
+        ({False: 1.0, True: 1.0}, r"exactly the keys 0 and 1"),
+        ({0: 0.0, 1: 1.0}, r"`class_weight\[0\]` should be a finite number > 0. Received: 0.0"),
+        ({0: 1.0, 1: -2}, r"`class_weight\[1\]` should be a finite number > 0. Received: -2"),
+        ({0: float("nan"), 1: 1.0}, r"`class_weight\[0\]` should be a finite number > 0. Received: nan"),
+        ({0: 1e39, 1: 1.0}, r"`class_weight\[0\]` should be a finite number > 0"),
+        ({0: "10", 1: 1.0}, r"`class_weight\[0\]` should be a number. Received: '10'"),
+        ([10.0, 1.0], r"`class_weight` should be a dict \{0: weight, 1: weight\}. Received: list"),
+    ],
+)
+def test_bad_class_weight_raises_naming_the_key(tmp_path, class_weight, message):
+    path = tmp_path / "day.txt"
+    path.write_text(good_line() + "\n")
+    with pytest.raises(ValueError, match=message):
+        criteo.CriteoReader(num_buckets=50).dataset(path, class_weight=class_weight)
