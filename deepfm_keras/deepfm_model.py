@@ -199,7 +199,10 @@ class DeepFMModel(keras.Model):
     def predict(self, x, *args, **kwargs):
         x, _ = self._checked_arrays(x, None, "predict")
         if isinstance(x, Mapping) and len(next(iter(x.values()))) == 0:
-            empty = {name: np.zeros((0, *t.shape[1:]), "float32") for name, t in zip(self.output_names, self.outputs)}
+            empty = {
+                name: np.zeros((0, *t.shape[1:]), "float32")
+                for name, t in zip(self.output_names, self.outputs, strict=True)
+            }
             return empty if len(empty) > 1 else next(iter(empty.values()))
         if not args:
             _add_step_progbar(kwargs)

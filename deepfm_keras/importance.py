@@ -12,9 +12,8 @@ heatmap_image(importance)                       # (height, width, 3) uint8, for 
 
 from __future__ import annotations
 
-import re
-
 import dataclasses
+import re
 from collections.abc import Mapping
 
 import keras
@@ -204,7 +203,11 @@ def field_importance(model: keras.Model, inputs: Mapping, *, head: str | None = 
     weights, embeddings = (keras.ops.convert_to_numpy(t).astype("float64") for t in terms(inputs, training=False))
     weights = weights.reshape(weights.shape[0], -1)  # (n, m)
     fields = _field_names(model, "embedding")
-    if _field_names(model, f"linear{suffix}") != fields or len(fields) != embeddings.shape[1] or weights.shape[1] != len(fields):
+    if (
+        _field_names(model, f"linear{suffix}") != fields
+        or len(fields) != embeddings.shape[1]
+        or weights.shape[1] != len(fields)
+    ):
         raise ValueError(
             f"Model {model.name!r}: its first-order and embedding fields differ or are not named: "
             "field_importance needs a model built with deepfm_keras.model's builders."

@@ -182,7 +182,9 @@ def _field_groups(
         )
         pool_inputs = [table, ids]
         if any(weighted):
-            pool_inputs.append(_concat([inputs[f.weight_name] for f, w in zip(features, weighted) if w], axis=1))
+            pool_inputs.append(
+                _concat([inputs[f.weight_name] for f, w in zip(features, weighted, strict=True) if w], axis=1)
+            )
         out.append((kind, group_dim, pooling(pool_inputs)))
     return out
 

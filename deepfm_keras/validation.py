@@ -440,7 +440,9 @@ def assert_batch(fields: Mapping[str, Field], x, y=None, *, task=None, num_class
             )
         )
     if isinstance(y, Mapping) and isinstance(task, Mapping):
-        heads = [(y[name], head_task, units, f"Labels '{name}'") for name, (head_task, units) in task.items() if name in y]
+        heads = [
+            (y[name], head_task, units, f"Labels '{name}'") for name, (head_task, units) in task.items() if name in y
+        ]
     elif y is not None and not isinstance(y, (Mapping, list, tuple)):
         heads = [(y, task, num_classes, "Labels")]
     else:

@@ -143,7 +143,9 @@ def numpy_reference(model, x):
     deep = keras.ops.convert_to_numpy(model.get_layer("deep")(deep_view.astype("float32")))
     kernel, bias = (w.numpy() for w in model.get_layer("combine").weights)
     logit = np.concatenate([fm_1d, fm_2d, deep], axis=1) @ kernel + bias
-    assert all(by_name[name].embedding_dim in (None, K) or own[name].shape[1] == by_name[name].embedding_dim for name in order)
+    assert all(
+        by_name[name].embedding_dim in (None, K) or own[name].shape[1] == by_name[name].embedding_dim for name in order
+    )
     return emb, fm_1d, fm_2d, deep, 1.0 / (1.0 + np.exp(-logit))
 
 

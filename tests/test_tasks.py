@@ -153,7 +153,9 @@ def test_labels_of_a_dataset_are_checked_in_the_graph_per_head():
     x, y = make_inputs(16), make_labels(16)
     y["genre"] = np.full(16, 7)
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"Labels \W+genre\W+ of a batch should be class ids in 0 .. 3"):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=r"Labels \W+genre\W+ of a batch should be class ids in 0 .. 3"
+    ):
         model.fit(ds, verbose=0)
 
 
