@@ -16,8 +16,9 @@ label = "clicked"
 
 [features]
 numeric = ["price"]
-categorical = ["user_id", "item_id", { name = "ad_id", num_bins = 1000000 }]  # num_bins: hashed
-multi_categorical = { tags = "|" }
+categorical = ["user_id", "item_id", { name = "ad_id", num_bins = 1000000, embedding_dim = 8 }]  # hashed
+multi_categorical = { tags = "|", history = { separator = "|", weight = "history_ratings", embedding_name = "item_id", max_len = 50, combiner = "mean" } }
+numeric_sequence = { recent_prices = "|" }
 
 [model]
 task = "binary"
@@ -110,17 +111,29 @@ class FeaturesConfig:
 
     Each list entry is a column name, or a table of that column's options
     (`{name = "ad_id", num_bins = 1000000}` hashes into 10^6 bins;
-    `{name = "price", clip_min = 0}`; see `CategoricalColumn`, `NumericColumn`,
-    `BucketizedColumn`, `MultiCategoricalColumn`).
+    `{name = "price", clip_min = 0, embedding_dim = 4}`; the keys are the
+    arguments of `CategoricalColumn`, `NumericColumn`, `BucketizedColumn`,
+    `MultiCategoricalColumn`, `NumericSequenceColumn`, `embedding_dim` and
+    `embedding_name` included). `multi_categorical` and `numeric_sequence`
+    also take a table keyed by column, each value a separator or a table of
+    options without `name` (`{ history = { separator = "|", weight =
+    "history_ratings", embedding_name = "item_id", max_len = 50 } }`);
+    `weight` is short for `weight_column`.
 
     Attributes:
         numeric: numeric columns (standardised).
         categorical: single-level categorical columns (one id per row).
         bucketized: numeric columns cut into buckets, each bucket a category.
-        multi_categorical: `{column: separator}` for id lists such as `"a|b|c"`,
-            or a list of option tables.
+        multi_categorical: `{column: separator or options}` for id lists such
+            as `"a|b|c"`, or a list of names or option tables. With
+            `weight = "col"`, column `col` holds one number per id
+            (`"0.5|1|2"`), fed to the model as the list's weights.
+        numeric_sequence: `{column: separator or options}` for lists of numbers
+            such as `"9.99|12.5"` (standardised, padded with NaN), or a list of
+            names or option tables.
         min_count: values seen fewer times in the training rows go to the OOV id.
-        max_len: ids kept per multi-categorical row (None: the longest row).
+        max_len: ids kept per multi-categorical row (None: the longest row; an
+            option table's `max_len` wins).
         criteo_num_buckets: for `criteo`, hash buckets per categorical field
             (used when `criteo_min_count` is 0).
         criteo_min_count: for `criteo`, learn vocabularies of values seen at least
@@ -132,6 +145,7 @@ class FeaturesConfig:
     categorical: tuple[Any, ...] = ()
     bucketized: tuple[Any, ...] = ()
     multi_categorical: Any = None
+    numeric_sequence: Any = None
     min_count: int = 1
     max_len: int | None = None
     criteo_num_buckets: int = 10_000
@@ -289,6 +303,25 @@ def _columns(key, value):
     return tuple(dict(item) if isinstance(item, Mapping) else item for item in value)
 
 
+def _list_columns(key, value):
+    """`{column: separator or option table}` or a list of names / option tables (the options are checked later)."""
+    if not isinstance(value, Mapping):
+        return _columns(key, value)
+    out = {}
+    for col, options in value.items():
+        if isinstance(options, Mapping):
+            if "name" in options:
+                _fail(f"{key}.{col}.name", options["name"], "left out: the key of the table is the column's name")
+            if "separator" in options and (not isinstance(options["separator"], str) or not options["separator"]):
+                _fail(f"{key}.{col}.separator", options["separator"], "a non-empty separator string")
+            out[col] = dict(options)
+        elif not isinstance(options, str) or not options:
+            _fail(f"{key}.{col}", options, "a non-empty separator string or a table of options")
+        else:
+            out[col] = options
+    return out
+
+
 def _check_section(name: str, raw: Mapping, base: Path | None):
     cls = _SECTIONS[name]
     if not isinstance(raw, Mapping):
@@ -324,15 +357,9 @@ def _check_section(name: str, raw: Mapping, base: Path | None):
         for field in ("numeric", "categorical", "bucketized"):
             if field in v:
                 v[field] = _columns(k(field), v[field])
-        multi = v.get("multi_categorical")
-        if multi is not None:
-            if isinstance(multi, Mapping):
-                for col, sep in multi.items():
-                    if not isinstance(sep, str) or not sep:
-                        _fail(f"{k('multi_categorical')}.{col}", sep, "a non-empty separator string")
-                v["multi_categorical"] = dict(multi)
-            else:
-                v["multi_categorical"] = _columns(k("multi_categorical"), multi)
+        for field in ("multi_categorical", "numeric_sequence"):
+            if v.get(field) is not None:
+                v[field] = _list_columns(k(field), v[field])
         for field, low in (("min_count", 1), ("criteo_num_buckets", 1), ("criteo_min_count", 0)):
             if field in v:
                 _int(k(field), v[field], low)
@@ -410,10 +437,15 @@ def config_from_dict(raw: Mapping, *, base_dir: str | os.PathLike | None = None)
     if data.format in ("csv", "parquet") and not data.label:
         raise ConfigError("`data.label` should name the label column.")
     if data.format in ("csv", "parquet") and not (
-        features.numeric or features.categorical or features.bucketized or features.multi_categorical
+        features.numeric
+        or features.categorical
+        or features.bucketized
+        or features.multi_categorical
+        or features.numeric_sequence
     ):
         raise ConfigError(
-            "[features] names no column: list them under numeric, categorical, bucketized or multi_categorical "
+            "[features] names no column: list them under numeric, categorical, bucketized, multi_categorical or "
+            "numeric_sequence "
             "(`deepfm-keras init --data FILE --label COLUMN` writes a first guess)."
         )
     if data.format == "criteo":

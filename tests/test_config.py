@@ -42,6 +42,12 @@ def test_defaults_and_values_pass_through():
         ("features", {"categorical": "u"}, "features.categorical='u'"),
         ("features", {"categorical": [{"num_bins": 10}]}, "features.categorical[0].name=None"),
         ("features", {"multi_categorical": {"genres": ""}}, "features.multi_categorical.genres=''"),
+        ("features", {"multi_categorical": {"genres": 3}}, "features.multi_categorical.genres=3"),
+        ("features", {"multi_categorical": {"h": {"name": "h"}}}, "`features.multi_categorical.h.name` should be left"),
+        ("features", {"multi_categorical": {"h": {"separator": ""}}}, "features.multi_categorical.h.separator=''"),
+        ("features", {"numeric_sequence": "prices"}, "features.numeric_sequence='prices'"),
+        ("features", {"numeric_sequence": {"prices": None}}, "features.numeric_sequence.prices=None"),
+        ("features", {"numeric_sequence": [{"separator": "|"}]}, "features.numeric_sequence[0].name=None"),
         ("output", {"export": "yes"}, "output.export='yes'"),
     ],
 )
@@ -114,3 +120,101 @@ def test_override_paths_are_relative_to_the_working_directory(tmp_path, monkeypa
     assert config.data.train == (str(tmp_path / "data" / "t.csv"),) and config.output.dir == str(
         tmp_path / "runs" / "x"
     )
+
+
+LISTS_TOML = """
+[data]
+train = "t.csv"
+label = "y"
+[features]
+numeric = [{ name = "age", embedding_dim = 2 }]
+categorical = ["movie_id", { name = "zip", num_bins = 100, embedding_dim = 4 }]
+bucketized = [{ name = "year", num_buckets = 5, embedding_dim = 3 }]
+max_len = 20
+multi_categorical = { genres = "|", user_items = { separator = ",", weight = "user_item_ratings", embedding_name = "movie_id", max_len = 50, combiner = "sum" } }
+numeric_sequence = { prices = "|", clicks = { max_len = 5, log1p = true, combiner = "max" } }
+"""
+
+
+def test_list_features_shared_tables_and_embedding_dims_from_toml(tmp_path):
+    from deepfm_keras.encoding import (
+        BucketizedColumn,
+        CategoricalColumn,
+        MultiCategoricalColumn,
+        NumericColumn,
+        NumericSequenceColumn,
+    )
+    from deepfm_keras.pipeline import make_encoder
+
+    path = tmp_path / "run.toml"
+    path.write_text(LISTS_TOML)
+    features = load_config(path).features
+    assert features.numeric_sequence == {"prices": "|", "clicks": {"max_len": 5, "log1p": True, "combiner": "max"}}
+    encoder = make_encoder(features)
+    assert encoder.columns == [
+        NumericColumn("age", embedding_dim=2),
+        CategoricalColumn("movie_id"),
+        CategoricalColumn("zip", num_bins=100, embedding_dim=4),
+        BucketizedColumn("year", num_buckets=5, embedding_dim=3),
+        MultiCategoricalColumn("genres", "|", max_len=20),
+        MultiCategoricalColumn(
+            "user_items",
+            ",",
+            max_len=50,
+            combiner="sum",
+            weight_column="user_item_ratings",
+            embedding_name="movie_id",
+        ),
+        NumericSequenceColumn("prices", "|"),
+        NumericSequenceColumn("clicks", max_len=5, log1p=True, combiner="max"),
+    ]
+    only_lists = config_from_dict({"data": BASE["data"], "features": {"numeric_sequence": ["prices"]}})
+    assert make_encoder(only_lists.features).columns == [NumericSequenceColumn("prices")]
+    listed = config_from_dict(
+        with_("features", multi_categorical=["g", {"name": "h", "weight_column": "w", "combiner": "max"}], min_count=2)
+    )
+    assert make_encoder(listed.features).columns[1:] == [
+        MultiCategoricalColumn("g", min_count=2),
+        MultiCategoricalColumn("h", min_count=2, weight_column="w", combiner="max"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("features", "message"),
+    [
+        (
+            {"multi_categorical": {"h": {"weight": "w", "combiner": "avg"}}},
+            r"`features.multi_categorical.h` = .*: Column 'h': `combiner` should be one of",
+        ),
+        (
+            {"multi_categorical": {"h": {"weights": "w"}}},
+            r"`features.multi_categorical.h` = .*unexpected keyword argument 'weights'",
+        ),
+        (
+            {"multi_categorical": {"h": {"weight": "w", "weight_column": "v"}}},
+            r"`features.multi_categorical.h` gives both `weight` and `weight_column`",
+        ),
+        (
+            {"multi_categorical": [{"name": "h", "embedding_dim": 0}]},
+            r"`features.multi_categorical\[0\]` = .*`embedding_dim` should be an integer >= 1",
+        ),
+        ({"numeric_sequence": {"p": {"max_len": 0}}}, r"`features.numeric_sequence.p` = .*`max_len` should be"),
+        ({"numeric_sequence": [{"name": "p", "weight": "w"}]}, r"`features.numeric_sequence\[0\]` = .*'weight'"),
+        ({"categorical": [{"name": "z", "embedding_dim": -1}]}, r"`features.categorical\[0\]` = .*embedding_dim"),
+        ({"numeric": [{"name": "x", "embedding_dim": 1.5}]}, r"`features.numeric\[0\]` = .*embedding_dim"),
+        (
+            {"categorical": ["m"], "min_count": 1, "multi_categorical": {"h": {"embedding_name": "m", "min_count": 3}}},
+            r"\[features\]: Columns 'm' and 'h' share the table 'm' \(embedding_name\) but differ in `min_count`",
+        ),
+        (
+            {"categorical": ["m"], "multi_categorical": {"h": {"weight": "m"}}},
+            r"\[features\]: Column 'm' is also the `weight_column` of column 'h'",
+        ),
+    ],
+)
+def test_bad_list_options_are_refused_naming_the_key(features, message):
+    from deepfm_keras.pipeline import make_encoder
+
+    config = config_from_dict({"data": BASE["data"], "features": features})
+    with pytest.raises(ConfigError, match=message):
+        make_encoder(config.features)
