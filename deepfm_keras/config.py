@@ -77,8 +77,19 @@ class DataConfig:
         binary_threshold: with `model.task = "binary"`, the label is
             `label >= binary_threshold` (e.g. 4 stars); None: the label is 0/1 already.
         group: a column to report the grouped AUC (gAUC) by, e.g. the user id.
+        weight: a column of per-row training weights (finite, >= 0; not for
+            `criteo`). The validation and holdout metrics stay unweighted.
+        class_weight: `{0 = w0, 1 = w1}`: each training row weighted by its
+            0/1 label (binary tasks; e.g. `{0 = 10.0, 1 = 1.0}` undoes keeping
+            10% of the non-clicks). Keras divides a batch's weighted loss by
+            its rows, so large weights also scale the steps.
         separator: the CSV field separator.
         variant: for `movielens`, `"ml-1m"` or `"ml-100k"`.
+        history: for `movielens`, add the implicit-feedback columns of
+            `deepfm_keras.datasets.movielens_history` (what each user rated,
+            who rated each movie, the user's genre shares, counts, the
+            movie's age), read from the training rows only, after the split.
+        history_max_len: the longest `user_items` / `movie_raters` list.
         holdout_fraction, validation_fraction: the split when no file is given.
         split_seed: seed of that split.
         time_column: split by time instead: the latest `holdout_fraction` of the
@@ -96,8 +107,12 @@ class DataConfig:
     label: str = ""
     binary_threshold: float | None = None
     group: str | None = None
+    weight: str | None = None
+    class_weight: dict | None = None
     separator: str = ","
     variant: str = "ml-1m"
+    history: bool = False
+    history_max_len: int = 50
     holdout_fraction: float = 0.1
     validation_fraction: float = 0.1
     split_seed: int = 2017
@@ -322,6 +337,18 @@ def _list_columns(key, value):
     return out
 
 
+def _class_weight(key: str, value) -> dict:
+    """`{0 = w0, 1 = w1}` (TOML keys are strings) -> `{0: w0, 1: w1}`, both finite and > 0."""
+    if not isinstance(value, Mapping) or sorted(str(x) for x in value) != ["0", "1"]:
+        raise ConfigError(f"`{key}` should be a table with keys 0 and 1, e.g. {{ 0 = 10.0, 1 = 1.0 }}. Received: {value!r}")
+    out = {}
+    for label, weight in value.items():
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight <= 0:
+            raise ConfigError(f"`{key}.{label}` should be a positive number. Received: {weight!r}")
+        out[int(label)] = float(weight)
+    return out
+
+
 def _check_section(name: str, raw: Mapping, base: Path | None):
     cls = _SECTIONS[name]
     if not isinstance(raw, Mapping):
@@ -341,9 +368,11 @@ def _check_section(name: str, raw: Mapping, base: Path | None):
         for field in ("label", "separator", "variant"):
             if field in v:
                 _str(k(field), v[field])
-        for field in ("group", "time_column"):
+        for field in ("group", "time_column", "weight"):
             if v.get(field) is not None:
                 _str(k(field), v[field])
+        if v.get("class_weight") is not None:
+            v["class_weight"] = _class_weight(k("class_weight"), v["class_weight"])
         if v.get("binary_threshold") is not None:
             v["binary_threshold"] = _float(k("binary_threshold"), v["binary_threshold"])
         for field in ("holdout_fraction", "validation_fraction"):
@@ -353,6 +382,10 @@ def _check_section(name: str, raw: Mapping, base: Path | None):
             v["max_malformed_fraction"] = _float(k("max_malformed_fraction"), v["max_malformed_fraction"], 0.0, 1.0)
         if "split_seed" in v:
             _int(k("split_seed"), v["split_seed"], 0)
+        if "history" in v and not isinstance(v["history"], bool):
+            raise ConfigError(f"`{k('history')}` should be true or false. Received: {v['history']!r}")
+        if "history_max_len" in v:
+            _int(k("history_max_len"), v["history_max_len"], 1)
     elif name == "features":
         for field in ("numeric", "categorical", "bucketized"):
             if field in v:

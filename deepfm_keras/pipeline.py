@@ -266,6 +266,28 @@ def labels_of(frame: pd.DataFrame, config: RunConfig, what: str) -> np.ndarray:
     return values.astype("float32")
 
 
+def weights_of(frame: pd.DataFrame, y: np.ndarray, config: RunConfig) -> np.ndarray | None:
+    """Per-row training weights: the `data.weight` column times the `data.class_weight` of each row's label."""
+    data = config.data
+    if data.weight is None and data.class_weight is None:
+        return None
+    weights = np.ones(len(frame), "float64")
+    if data.weight is not None:
+        if data.weight not in frame.columns:
+            raise DataError(f"`data.weight` names column {data.weight!r}, which the training rows lack.")
+        from deepfm_keras.validation import check_sample_weights
+
+        try:
+            weights = check_sample_weights(frame[data.weight].to_numpy(), what=f"weight column {data.weight!r}")
+        except ValueError as error:
+            raise DataError(str(error)) from None
+    if data.class_weight is not None:
+        if config.model.task != "binary":
+            raise ConfigError("`data.class_weight` weights 0/1 labels: it needs model.task = 'binary'.")
+        weights = weights * np.where(np.asarray(y).reshape(-1) == 1, data.class_weight[1], data.class_weight[0])
+    return weights.astype("float32")
+
+
 def _write_json(path: Path, value) -> None:
     from deepfm_keras.io import atomic_write
 
@@ -338,14 +360,31 @@ def _load_frames(config: RunConfig, frame: pd.DataFrame | None):
 
     if test is None and val is None:
         tr, va, te = cut(data.holdout_fraction, data.validation_fraction)
-        return frame.iloc[tr], frame.iloc[va], frame.iloc[te]
-    if test is None:
+        frames = frame.iloc[tr], frame.iloc[va], frame.iloc[te]
+    elif test is None:
         rest, _, te = cut(data.holdout_fraction, 0.0)
-        return frame.iloc[rest], val, frame.iloc[te]
-    if val is None:
+        frames = frame.iloc[rest], val, frame.iloc[te]
+    elif val is None:
         tr, va, _ = cut(0.0, data.validation_fraction)
-        return frame.iloc[tr], frame.iloc[va], test
-    return frame, val, test
+        frames = frame.iloc[tr], frame.iloc[va], test
+    else:
+        frames = frame, val, test
+    return _with_history(frames, config) if data.history else frames
+
+
+def _with_history(frames, config: RunConfig):
+    """The frames with MovieLens' implicit-feedback columns, read from the training rows only (never val/holdout)."""
+    from deepfm_keras.datasets.movielens_history import add_history_columns
+
+    if config.data.format != "movielens":
+        raise ConfigError("`data.history` builds MovieLens' user/movie history columns: it needs format 'movielens'.")
+    sizes = [len(f) for f in frames]
+    both = pd.concat(frames, ignore_index=True)
+    source = np.arange(len(both)) < sizes[0]
+    size = config.data.history_max_len
+    both = add_history_columns(both, source, max_items=size, max_raters=size)
+    cuts = np.cumsum(sizes)
+    return both.iloc[: cuts[0]], both.iloc[cuts[0] : cuts[1]], both.iloc[cuts[1] :]
 
 
 def run(
@@ -414,7 +453,13 @@ def run(
     with strategy.scope():
         model = build_and_compile(encoder.feature_spec, config, loss=loss, metric=metric)
 
-    train_ds = make_dataset(x_train, y_train, batch_size=train_cfg.batch_size, seed=train_cfg.seed)
+    train_ds = make_dataset(
+        x_train,
+        y_train,
+        sample_weight=weights_of(train_df, y_train, config),
+        batch_size=train_cfg.batch_size,
+        seed=train_cfg.seed,
+    )
     val_ds = make_dataset(x_val, y_val, batch_size=max(8192, train_cfg.batch_size), shuffle=False)
     callbacks = make_callbacks(
         log_dir=out / "logs" if config.output.tensorboard else None,
@@ -566,8 +611,10 @@ def _run_criteo(config: RunConfig, *, verbose, log) -> dict:
     reader = criteo.CriteoReader(encoder=encoder)
     loss, metric, _, _ = task_objective("binary")
     model = build_and_compile(reader.feature_spec, config, loss=loss, metric=metric)
+    if data.weight is not None:
+        raise ConfigError("`data.weight` is for tables; Criteo lines have no weight column: use data.class_weight.")
     train = reader.dataset(list(data.train), batch_size=train_cfg.batch_size, shuffle_buffer=train_cfg.shuffle_buffer,
-                           seed=train_cfg.seed)  # fmt: skip
+                           seed=train_cfg.seed, class_weight=data.class_weight)  # fmt: skip
     for _ in train.take(1):
         break
     else:  # not a single usable line: fail before fit, naming the first bad lines

@@ -119,3 +119,56 @@ def test_given_files_replace_the_split(tmp_path):
                             "features": {"categorical": ["u"]}})  # fmt: skip
     with pytest.raises(DataError, match="time_column.*'when'"):
         _load_frames(cfg, frame)
+
+
+def test_training_weights_come_from_the_weight_column_and_the_class_weight():
+    from deepfm_keras.config import ConfigError
+    from deepfm_keras.pipeline import weights_of
+
+    frame = pd.DataFrame({"y": [0, 1, 1, 0], "u": [1, 2, 3, 4], "w": [0.5, 2.0, 0.0, 1.0]})
+    y = frame["y"].to_numpy("float32")
+    assert weights_of(frame, y, config()) is None
+    np.testing.assert_allclose(weights_of(frame, y, config(weight="w")), [0.5, 2.0, 0.0, 1.0])
+    cfg = config_from_dict(
+        {
+            "data": {"format": "csv", "train": "t.csv", "label": "y", "weight": "w", "class_weight": {"0": 10, "1": 1}},
+            "features": {"categorical": ["u"]},
+        }
+    )
+    assert cfg.data.class_weight == {0: 10.0, 1: 1.0}
+    np.testing.assert_allclose(weights_of(frame, y, cfg), [5.0, 2.0, 0.0, 10.0])
+    with pytest.raises(DataError, match=r"weight column 'w'.*row 1: -1.0 should be a finite number >= 0"):
+        weights_of(frame.assign(w=[1.0, -1.0, 1.0, 1.0]), y, config(weight="w"))
+    with pytest.raises(DataError, match=r"`data.weight` names column 'nope'"):
+        weights_of(frame, y, config(weight="nope"))
+    with pytest.raises(ConfigError, match=r"`data.class_weight` should be a table with keys 0 and 1"):
+        config(class_weight={"1": 1.0})
+    with pytest.raises(ConfigError, match=r"`data.class_weight.0` should be a positive number"):
+        config(class_weight={"0": 0, "1": 1.0})
+
+
+def test_a_run_trains_with_row_weights(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"y": rng.integers(0, 2, 400), "u": rng.integers(0, 20, 400), "w": rng.random(400)})
+    cfg = config_from_dict(
+        {
+            "data": {"format": "csv", "train": "unused.csv", "label": "y", "weight": "w", "class_weight": {"0": 2, "1": 1}},
+            "features": {"categorical": ["u"]},
+            "model": {"embedding_dim": 4, "hidden_units": [8]},
+            "training": {"epochs": 1, "batch_size": 64},
+            "output": {"dir": str(tmp_path), "tensorboard": False, "export": False},
+        }
+    )
+    metrics = run(cfg, frame=frame, log=lambda _: None, verbose=0)
+    assert metrics["settings"]["data"]["weight"] == "w"
+    assert np.isfinite(metrics["holdout"]["auc"])
+
+
+def test_history_columns_need_movielens():
+    from deepfm_keras.config import ConfigError
+
+    frame = pd.DataFrame({"y": np.arange(40) % 2, "u": np.arange(40) % 5})
+    with pytest.raises(ConfigError, match=r"`data.history` builds MovieLens"):
+        _load_frames(config(history=True), frame)
+    with pytest.raises(ConfigError, match=r"`data.history` should be true or false"):
+        config(history="yes")
