@@ -178,6 +178,9 @@ class ModelConfig:
         hidden_units: the deep part's MLP.
         dropout: dropout after each MLP block.
         embedding_l2: L2 penalty on the embeddings and first-order weights.
+        parts: the parts the model combines, of `fm_1d`, `fm_2d`, `deep`
+            (all three: DeepFM; `["deep"]` or `["fm_1d", "fm_2d"]`: its
+            deep-only and FM-only ablations).
     """
 
     task: str = "binary"
@@ -185,6 +188,7 @@ class ModelConfig:
     hidden_units: tuple[int, ...] = (256, 128, 64)
     dropout: float = 0.0
     embedding_l2: float = 1e-5
+    parts: tuple[str, ...] = ("fm_1d", "fm_2d", "deep")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -413,6 +417,14 @@ def _check_section(name: str, raw: Mapping, base: Path | None):
             v["dropout"] = _float(k("dropout"), v["dropout"], 0.0, 0.99)
         if "embedding_l2" in v:
             v["embedding_l2"] = _float(k("embedding_l2"), v["embedding_l2"], 0.0)
+        if "parts" in v:
+            parts = v["parts"]
+            allowed = ("fm_1d", "fm_2d", "deep")
+            if not isinstance(parts, (list, tuple)) or not parts or any(p not in allowed for p in parts):
+                _fail(k("parts"), parts, f"a non-empty list of {list(allowed)}")
+            if len(set(parts)) != len(parts):
+                _fail(k("parts"), parts, "a list without repeats")
+            v["parts"] = tuple(parts)
     elif name == "training":
         for field, low in (("epochs", 1), ("batch_size", 1), ("patience", 0), ("lr_patience", 1), ("seed", 0)):
             if field in v:

@@ -472,18 +472,21 @@ def combine_parts(
     return keras.layers.Activation(head.activation, dtype="float32", name=output_name)(logit)
 
 
-def _build_heads(spec, inputs, tasks, embeddings, deep_inputs, *, first_order, deep, single: bool):
+def _build_heads(spec, inputs, tasks, embeddings, deep_inputs, *, first_order, deep, single: bool, parts):
     """Each task's head over the shared embeddings and 2nd-order FM: its own first-order, deep part and combine."""
-    fm_2d = build_second_order(embeddings)
+    fm_2d = build_second_order(embeddings) if "fm_2d" in parts else None
     outputs = {}
     for t in tasks:
         suffix = "" if single else f"_{t.name}"
-        fm_1d = build_first_order(
-            spec, inputs, units=t.units, prefix=f"linear{suffix}", name=f"fm_1d{suffix}", **first_order
-        )
-        deep_out = build_deep(deep_inputs, units=t.units, name=f"deep{suffix}", **deep)
+        built = {"fm_2d": fm_2d}
+        if "fm_1d" in parts:
+            built["fm_1d"] = build_first_order(
+                spec, inputs, units=t.units, prefix=f"linear{suffix}", name=f"fm_1d{suffix}", **first_order
+            )
+        if "deep" in parts:
+            built["deep"] = build_deep(deep_inputs, units=t.units, name=f"deep{suffix}", **deep)
         outputs[t.name] = combine_parts(
-            [fm_1d, fm_2d, deep_out],
+            [built[p] for p in parts],
             task=t.task,
             num_classes=t.num_classes,
             name=f"combine{suffix}",
@@ -501,6 +504,7 @@ def build_deepfm(
     task: str = "binary",
     num_classes: int | None = None,
     tasks: Sequence[Task] | None = None,
+    parts: Sequence[str] = PART_NAMES,
     embedding_l2: float = 0.0,
     dense_l2: float = 0.0,
     embedding_l2_scope: str = "auto",
@@ -534,6 +538,10 @@ def build_deepfm(
             `combine_<name>` (its contribution weights) and output `<name>`.
             The model then returns a dict `{name: (batch, units)}`; compile
             it with `**deepfm_keras.tasks.compile_kwargs(tasks)`.
+        parts: the parts to combine, in order, of `"fm_1d"`, `"fm_2d"`,
+            `"deep"`: all three is DeepFM, `("deep",)` its deep-only and
+            `("fm_1d", "fm_2d")` its FM-only ablation (same inputs and
+            embeddings).
         embedding_l2: L2 penalty on the embedding tables and first-order weights.
         dense_l2: L2 penalty on the deep part's kernels.
         embedding_l2_scope: where `embedding_l2` applies to the categorical
@@ -578,6 +586,9 @@ def build_deepfm(
         tasks = [Task("prediction", task, num_classes)]
     else:
         tasks = normalize_tasks(tasks, input_names(spec))
+    parts = tuple(parts)
+    if not parts or len(set(parts)) != len(parts) or any(p not in PART_NAMES for p in parts):
+        raise ValueError(f"`parts` should be distinct names of {list(PART_NAMES)}. Received: parts={parts!r}")
     for arg, value in (("embedding_l2", embedding_l2), ("dense_l2", dense_l2)):
         if not isinstance(value, (int, float)) or value < 0:
             raise ValueError(f"`{arg}` should be a non-negative number. Received: {arg}={value!r}")
@@ -607,6 +618,7 @@ def build_deepfm(
             first_order={"weights_regularizer": embedding_reg, "regularize": embedding_l2_scope},
             deep={"hidden_units": hidden_units, "dropout": dropout, "kernel_regularizer": dense_reg},
             single=single,
+            parts=parts,
         )
         if single:
             outputs = outputs["prediction"]

@@ -152,6 +152,7 @@ def build_and_compile(spec, config: RunConfig, *, loss, metric):
         dropout=m.dropout,
         embedding_l2=m.embedding_l2,
         task=m.task,
+        parts=m.parts,
     )
     model.compile(optimizer=make_optimizer(t.optimizer, t.learning_rate), loss=loss, metrics=[metric])
     return model

@@ -19,6 +19,7 @@ from deepfm_keras import (
     build_deepfm,
     field_order,
     part_models,
+    part_names,
 )
 from deepfm_keras.features import NumericSequenceFeature, field_groups
 from deepfm_keras.layers import CategoricalEmbedding
@@ -280,3 +281,18 @@ def test_field_importance_names_every_field_of_every_group():
     importance = field_importance(model, make_inputs(16))
     assert list(importance.fields) == field_order(SPEC)
     assert importance.interaction.shape == (len(SPEC), len(SPEC))
+
+
+def test_parts_selects_the_ablations_over_the_same_inputs():
+    x = make_inputs(8)
+    deep_only = build_deepfm(SPEC, embedding_dim=K, hidden_units=(8,), parts=("deep",))
+    assert part_names(deep_only) == ["deep"] and deep_only.get_layer("combine").kernel.shape == (1, 1)
+    fm_only = build_deepfm(SPEC, embedding_dim=K, hidden_units=(8,), parts=("fm_1d", "fm_2d"))
+    assert part_names(fm_only) == ["fm_1d", "fm_2d"]
+    assert not any(layer.name == "deep" for layer in fm_only.layers)
+    for model in (deep_only, fm_only):
+        assert model.predict(x, verbose=0).shape == (8, 1)
+    with pytest.raises(ValueError, match=r"`parts` should be distinct names of"):
+        build_deepfm(SPEC, embedding_dim=K, parts=("deep", "deep"))
+    with pytest.raises(ValueError, match=r"`parts` should be distinct names of"):
+        build_deepfm(SPEC, embedding_dim=K, parts=("wide",))
