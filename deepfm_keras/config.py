@@ -90,6 +90,9 @@ class DataConfig:
             who rated each movie, the user's genre shares, counts, the
             movie's age), read from the training rows only, after the split.
         history_max_len: the longest `user_items` / `movie_raters` list.
+        history_ratings: with `history`, also the user's rated movies weighted
+            by their centred ratings (`user_rated`, `user_rated_scores`),
+            built out of fold for the training rows (`add_rating_columns`).
         holdout_fraction, validation_fraction: the split when no file is given.
         split_seed: seed of that split.
         time_column: split by time instead: the latest `holdout_fraction` of the
@@ -113,6 +116,7 @@ class DataConfig:
     variant: str = "ml-1m"
     history: bool = False
     history_max_len: int = 50
+    history_ratings: bool = False
     holdout_fraction: float = 0.1
     validation_fraction: float = 0.1
     split_seed: int = 2017
@@ -386,8 +390,9 @@ def _check_section(name: str, raw: Mapping, base: Path | None):
             v["max_malformed_fraction"] = _float(k("max_malformed_fraction"), v["max_malformed_fraction"], 0.0, 1.0)
         if "split_seed" in v:
             _int(k("split_seed"), v["split_seed"], 0)
-        if "history" in v and not isinstance(v["history"], bool):
-            raise ConfigError(f"`{k('history')}` should be true or false. Received: {v['history']!r}")
+        for field in ("history", "history_ratings"):
+            if field in v and not isinstance(v[field], bool):
+                raise ConfigError(f"`{k(field)}` should be true or false. Received: {v[field]!r}")
         if "history_max_len" in v:
             _int(k("history_max_len"), v["history_max_len"], 1)
     elif name == "features":

@@ -375,7 +375,7 @@ def _load_frames(config: RunConfig, frame: pd.DataFrame | None):
 
 def _with_history(frames, config: RunConfig):
     """The frames with MovieLens' implicit-feedback columns, read from the training rows only (never val/holdout)."""
-    from deepfm_keras.datasets.movielens_history import add_history_columns
+    from deepfm_keras.datasets.movielens_history import add_history_columns, add_rating_columns
 
     if config.data.format != "movielens":
         raise ConfigError("`data.history` builds MovieLens' user/movie history columns: it needs format 'movielens'.")
@@ -384,6 +384,8 @@ def _with_history(frames, config: RunConfig):
     source = np.arange(len(both)) < sizes[0]
     size = config.data.history_max_len
     both = add_history_columns(both, source, max_items=size, max_raters=size)
+    if config.data.history_ratings:
+        both = add_rating_columns(both, source, max_items=size, seed=config.data.split_seed)
     cuts = np.cumsum(sizes)
     return both.iloc[: cuts[0]], both.iloc[cuts[0] : cuts[1]], both.iloc[cuts[1] :]
 

@@ -28,6 +28,15 @@ every other source rating of the same user and movie. A non-source row
 
 The columns are strings joined by `"|"` (`""` for an empty list) and floats,
 what `FeatureEncoder`'s multi-categorical and numeric columns read.
+
+`add_rating_columns` adds the explicit side, which does read stars:
+`user_rated` (the user's latest rated movies) weighted by `user_rated_scores`
+(each rating minus the user's mean). A leave-one-out version would leak the
+label: the centred ratings of a user's other movies sum to exactly
+`mean - rating`. So a source row's columns are built out of fold: the source
+rows are cut into `folds` seeded folds and a row in fold `f` reads the other
+folds only (its own rating, and every rating of its fold, never enters);
+non-source rows read every source row.
 """
 
 from __future__ import annotations
@@ -96,7 +105,7 @@ def add_history_columns(
     ...                    "genres": ["A|B", "B", "A"], "year": [1990.0, 2000.0, 1990.0]})
     >>> out = add_history_columns(df, source=[True, True, False])
     >>> out["user_items"].tolist(), out["movie_raters"].tolist()
-    (['20', '10', '10|20'], ['', '1', '1'])
+    (['20', '10', ''], ['', '', '1'])
     """
     missing = [c for c in ("user_id", "movie_id", "timestamp", "genres", "year") if c not in frame.columns]
     if missing:
@@ -160,3 +169,67 @@ def _genre_profiles(genres: pd.Series, user: np.ndarray, mask: np.ndarray) -> tu
         genre_out.append("|".join(names[i] for i in present))
         weight_out.append("|".join(f"{row[i]:.4g}" for i in present))
     return genre_out, weight_out
+
+
+def _fold_lists(user, movie, rating, time, readable, rows, cap):
+    """`(ids, scores)` strings for `rows`: each user's latest `cap` rated movies among `readable` rows, centred."""
+    order = np.lexsort((-time[readable], user[readable]))
+    u, m, r = user[readable][order], movie[readable][order], rating[readable][order]
+    if not len(u):
+        return [("", "")] * int(rows.sum())
+    starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
+    ends = np.r_[starts[1:], len(u)]
+    table = {}
+    for s0, e0 in zip(starts.tolist(), ends.tolist(), strict=True):
+        mean = r[s0:e0].mean()
+        stop = min(e0, s0 + cap)
+        table[int(u[s0])] = ("|".join(map(str, m[s0:stop].tolist())), "|".join(f"{v:.3g}" for v in (r[s0:stop] - mean)))
+    return [table.get(int(x), ("", "")) for x in user[rows].tolist()]
+
+
+def add_rating_columns(frame: pd.DataFrame, source, *, max_items: int = 50, folds: int = 5, seed: int = 0):
+    """Returns a copy of `frame` with `user_rated` and `user_rated_scores`, built out of fold (module docstring).
+
+    Args:
+        frame: one row per rating with `user_id`, `movie_id`, `rating`, `timestamp`.
+        source: boolean mask of the rows whose ratings may be read (the training rows).
+        max_items: longest list.
+        folds: folds of the source rows (>= 2).
+        seed: seed of the fold assignment.
+
+    Returns:
+        A copy of `frame` with the two columns.
+
+    Example:
+
+    >>> df = pd.DataFrame({"user_id": [1, 1, 1], "movie_id": [10, 20, 30], "rating": [5.0, 3.0, 4.0],
+    ...                    "timestamp": [1, 2, 3]})
+    >>> add_rating_columns(df, [True, True, False], folds=2)[["user_rated", "user_rated_scores"]].iloc[2].tolist()
+    ['20|10', '-1|1']
+    """
+    missing = [c for c in ("user_id", "movie_id", "rating", "timestamp") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"add_rating_columns needs the column(s) {missing}. Columns: {list(frame.columns)}")
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+        raise ValueError(f"`folds` should be an integer >= 2. Received: folds={folds!r}")
+    if isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1:
+        raise ValueError(f"`max_items` should be an integer >= 1. Received: max_items={max_items!r}")
+    mask = np.asarray(source, dtype=bool)
+    if mask.shape != (len(frame),):
+        raise ValueError(f"`source` should be a boolean mask of {len(frame)} rows. Received shape {mask.shape}")
+    user = frame["user_id"].to_numpy("int64")
+    movie = frame["movie_id"].to_numpy("int64")
+    rating = frame["rating"].to_numpy("float64")
+    time = frame["timestamp"].to_numpy("int64")
+    fold = np.random.default_rng(seed).integers(0, folds, len(frame))
+    ids = np.empty(len(frame), dtype=object)
+    scores = np.empty(len(frame), dtype=object)
+    groups = [(mask, ~mask)] + [(mask & (fold != f), mask & (fold == f)) for f in range(folds)]
+    for readable, rows in groups:
+        if rows.any():
+            pairs = _fold_lists(user, movie, rating, time, readable, rows, max_items)
+            ids[rows] = [p[0] for p in pairs]
+            scores[rows] = [p[1] for p in pairs]
+    out = frame.copy()
+    out["user_rated"], out["user_rated_scores"] = ids.tolist(), scores.tolist()
+    return out

@@ -101,3 +101,33 @@ def test_movie_age_and_input_checks():
         add_history_columns(frame, [0], max_items=0)
     with pytest.raises(ValueError, match=r"boolean mask of 5 rows"):
         add_history_columns(frame, np.ones(4, bool))
+
+
+def test_rating_columns_are_out_of_fold_and_never_read_a_rows_own_rating():
+    from deepfm_keras.datasets.movielens_history import add_rating_columns
+
+    frame = small_frame(seed=7, n=80)
+    source = np.random.default_rng(8).random(len(frame)) < 0.75
+    base = add_rating_columns(frame, source, folds=3, seed=1)
+    fold = np.random.default_rng(1).integers(0, 3, len(frame))
+    for i in range(len(frame)):
+        # A source row's own rating (and its fold's) never enters its own columns...
+        changed = frame.copy()
+        changed.loc[i, "rating"] = 6 - changed.loc[i, "rating"] + 0.5
+        after = add_rating_columns(changed, source, folds=3, seed=1)
+        readers = np.flatnonzero(~source | (fold != fold[i])) if source[i] else []
+        if not source[i]:
+            # ...and a non-source row's rating enters nobody's.
+            pd.testing.assert_frame_equal(base.drop(columns="rating"), after.drop(columns="rating"))
+            continue
+        same = np.setdiff1d(np.arange(len(frame)), readers)
+        assert base["user_rated_scores"].iloc[same].tolist() == after["user_rated_scores"].iloc[same].tolist()
+    # Against a per-row reference: the user's latest rated movies among the readable rows, centred by their mean.
+    for i, row in frame.iterrows():
+        readable = source & (fold != fold[i]) if source[i] else source
+        mine = frame[readable & (frame.user_id == row.user_id).to_numpy()]
+        mine = mine.sort_values("timestamp", ascending=False, kind="stable").head(50)
+        assert base.loc[i, "user_rated"] == "|".join(map(str, mine.movie_id))
+        want = (mine.rating - frame[readable & (frame.user_id == row.user_id).to_numpy()].rating.mean()).tolist()
+        got = [float(v) for v in base.loc[i, "user_rated_scores"].split("|")] if want else []
+        np.testing.assert_allclose(got, want, rtol=1e-2, atol=1e-2)
