@@ -25,7 +25,7 @@ its id list, element by element):
 | `user_count`, `movie_count` | float | `log1p` of the user's / movie's source ratings other than the row's own |
 | `user_mean`, `movie_mean` | float | out-of-fold mean rating shrunk toward the global mean: `(sum + prior * global) / (n + prior)` |
 | `rating_year` | float | UTC calendar year of `time_column` |
-| `movie_age` | float | `rating_year - year` (the release year; NaN where it is) |
+| `movie_age` | float | `rating_year - year` (the release year; NaN where `year` is) |
 
 Leakage rules. The `source` rows are the only ratings read; the others
 (validation, holdout, unlabeled rows) contribute nothing to any row's
@@ -59,19 +59,28 @@ source row's own rating never enters its own features:
   Serving a new row: treat it as a non-source row of a frame whose source
   rows are the training data.
 
-Caps: `user_items` keeps the `max_items` most recent movies (timestamp
-descending, ties by smaller movie id), `movie_raters` the `max_raters` most
-recent raters (ties by smaller user id): the most recent reflect a user's
-current taste, the lists are deterministic, and a source row's list differs
-from its user's held-out rows' only by its own movie. The lists come most
-recent first, so a `FeatureEncoder` whose `max_len` is shorter (it keeps the
-first tokens) still keeps the most recent. Weights are written rounded to 4
-decimals.
+Caps (default 50 each): `user_items` keeps the `max_items` most recent
+movies (timestamp descending, ties by smaller movie id), `movie_raters` the
+`max_raters` most recent raters (ties by smaller user id). Recency rather
+than a sample: it reflects a user's current taste, needs no second seed, and a
+source row's list differs from its user's held-out rows' only by its own
+movie. The lists come most recent first, so a `FeatureEncoder` whose
+`max_len` is shorter (it keeps the first tokens) still keeps the most recent.
+50 rather than 100: on ML-1M users 1-2999 the new columns take 0.56 GB at 50
+and 0.87 GB at 100. Weights are written rounded to 4 decimals.
+
+`prior` (default 25 pseudo-ratings; also the genre deviations' shrinkage)
+was chosen on the validation rows of `split_rows(seed=2017)` of ML-1M users
+1-2999, with `user_mean + movie_mean - global` as a predictor: validation RMSE
+0.9303 / 0.9246 / 0.9224 / 0.9213 / 0.9255 at prior 0 / 5 / 10 / 25 / 50.
+There too, the within-user correlation of the source rows' `user_mean`
+(prior 0) with their own rating is -0.17 with 5 folds (-0.09 with 2, -0.24
+with 10), against -0.61 for a leave-one-out mean.
 
 The frame needs `user_id`, `movie_id`, `rating`, `genres` (`"|"`-joined),
 `year` and `time_column`, with one row per (user, movie) as MovieLens has.
-Vectorised NumPy/pandas: ML-1M users 1-2999 (487,650 rows) takes about
-10 s on 2 CPU cores (see the report of issue 15).
+Vectorised NumPy/pandas: ML-1M users 1-2999 (487,650 rows, 81% of them
+source) takes 3-5 s and about 0.8 GB on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -117,7 +126,7 @@ def add_history_features(
     max_raters: int = 50,
     folds: int = 5,
     seed: int = 0,
-    prior: float = 10.0,
+    prior: float = 25.0,
     time_column: str = "timestamp",
 ) -> pd.DataFrame:
     """Returns a copy of `frame` with the history features of the module docstring, from the `source` rows only.
@@ -181,7 +190,7 @@ def add_history_features(
     row_rank = np.full(len(frame), -1, dtype=np.int64)
     row_rank[src[ids]] = rank_u
     out["user_items"] = _cut(movie_tokens, first_u, n_u, user, row_rank, max_items, np.zeros_like(slot))
-    out["user_item_ratings"] = _cut(sum(weights, []), first_u, n_u, user, row_rank, max_items, slot)
+    out["user_item_ratings"] = _cut([t for w in weights for t in w], first_u, n_u, user, row_rank, max_items, slot)
 
     raters, rank_m, first_m, n_m = _recent(s_movie, len(movies), time[src], s_user, max_raters)
     user_tokens = np.array([str(u) for u in users], dtype=object)[s_user[raters]].tolist()
