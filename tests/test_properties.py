@@ -203,11 +203,20 @@ def make_encoder(plans) -> FeatureEncoder:
 
 
 def assert_same_encoding(got, expected: dict, where: str, *, ordered: bool = True) -> None:
-    """Equal ids and values; `ordered`: also the same key order (`feature_spec` order)."""
+    """Equal ids exactly, numbers to 1e-12; `ordered`: also the same key order (`feature_spec` order).
+
+    Numbers are not compared bit for bit: TensorFlow's float64 `log1p` on a
+    CPU computes the lanes of a vectorised batch and its scalar remainder
+    with results one ulp apart, so a standardised value that should be 0 is
+    4.4e-16 in a batch of four and 0.0 alone (4f72d5c did the same).
+    """
     assert list(got) == list(expected) if ordered else sorted(got) == sorted(expected), where
     for name, value in expected.items():
-        other = np.asarray(got[name])
-        np.testing.assert_array_equal(other.reshape(value.shape), value, err_msg=f"{where}: feature {name}")
+        other = np.asarray(got[name]).reshape(value.shape)
+        if value.dtype.kind == "f":
+            np.testing.assert_allclose(other, value, rtol=1e-6, atol=1e-12, err_msg=f"{where}: feature {name}")
+        else:
+            np.testing.assert_array_equal(other, value, err_msg=f"{where}: feature {name}")
 
 
 def assert_valid_encoding(encoder: FeatureEncoder, x: dict, rows: int) -> None:
