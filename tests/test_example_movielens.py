@@ -47,7 +47,11 @@ def test_regression_end_to_end_writes_every_output(shared_data, tmp_path):
     encoder = FeatureEncoder.load(out / "encoder.json")
     kernel = model.get_layer("combine").kernel.numpy().reshape(-1)
     np.testing.assert_allclose(kernel, [metrics["contribution"][p] for p in ("fm_1d", "fm_2d", "deep")], rtol=1e-6)
+    # The history columns come with each request, as a serving system sends the user's recent movies.
+    from deepfm_keras.datasets.movielens_history import add_history_columns
+
     df = load_movielens("ml-100k", data_dir).iloc[:500]
+    df = add_history_columns(df, np.ones(len(df), bool))
     pred = model.predict(encoder.transform(df), verbose=0)
     assert pred.shape == (500, 1) and np.isfinite(pred).all()
 
