@@ -348,7 +348,9 @@ def _list_columns(key, value):
 def _class_weight(key: str, value) -> dict:
     """`{0 = w0, 1 = w1}` (TOML keys are strings) -> `{0: w0, 1: w1}`, both finite and > 0."""
     if not isinstance(value, Mapping) or sorted(str(x) for x in value) != ["0", "1"]:
-        raise ConfigError(f"`{key}` should be a table with keys 0 and 1, e.g. {{ 0 = 10.0, 1 = 1.0 }}. Received: {value!r}")
+        raise ConfigError(
+            f"`{key}` should be a table with keys 0 and 1, e.g. {{ 0 = 10.0, 1 = 1.0 }}. Received: {value!r}"
+        )
     out = {}
     for label, weight in value.items():
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight <= 0:

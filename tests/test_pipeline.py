@@ -152,7 +152,13 @@ def test_a_run_trains_with_row_weights(tmp_path):
     frame = pd.DataFrame({"y": rng.integers(0, 2, 400), "u": rng.integers(0, 20, 400), "w": rng.random(400)})
     cfg = config_from_dict(
         {
-            "data": {"format": "csv", "train": "unused.csv", "label": "y", "weight": "w", "class_weight": {"0": 2, "1": 1}},
+            "data": {
+                "format": "csv",
+                "train": "unused.csv",
+                "label": "y",
+                "weight": "w",
+                "class_weight": {"0": 2, "1": 1},
+            },
             "features": {"categorical": ["u"]},
             "model": {"embedding_dim": 4, "hidden_units": [8]},
             "training": {"epochs": 1, "batch_size": 64},
