@@ -255,13 +255,18 @@ def _as_ids(name: str, value: np.ndarray) -> np.ndarray:
     )
 
 
-def _as_numbers(name: str, value: np.ndarray, nan_padding: bool = False) -> np.ndarray:
-    if value.dtype.kind not in "iuf":
+def _require_numbers(value: np.ndarray, kinds: str, subject: str) -> None:
+    """Raises `"<subject> numbers; received dtype ... (row 0: ...)"` unless `value`'s dtype kind is in `kinds`."""
+    if value.dtype.kind not in kinds:
         raise ValueError(
-            f"Feature '{name}' should hold numbers; received dtype {value.dtype}"
+            f"{subject} numbers; received dtype {value.dtype}"
             + (f" (row 0: {_show(value.reshape(-1)[0])})" if value.size else "")
             + "."
         )
+
+
+def _as_numbers(name: str, value: np.ndarray, nan_padding: bool = False) -> np.ndarray:
+    _require_numbers(value, "iuf", f"Feature '{name}' should hold")
     with np.errstate(over="ignore", invalid="ignore"):  # beyond float32 becomes inf, refused just below
         out = value.astype("float32", copy=False)
         bad = ~(np.abs(out) <= NUMERIC_LIMIT)  # NaN compares False: refused too
@@ -355,12 +360,7 @@ def check_labels(
         value = value.reshape(-1, 1)
     if value.ndim != 2 or value.shape[1] != 1:
         raise ValueError(f"`{what}` should have shape (n,) or (n, 1). Received shape {np.shape(y)}")
-    if value.dtype.kind not in "iufb":
-        raise ValueError(
-            f"`{what}` should be numbers; received dtype {value.dtype}"
-            + (f" (row 0: {_show(value.reshape(-1)[0])})" if value.size else "")
-            + "."
-        )
+    _require_numbers(value, "iufb", f"`{what}` should be")
     value = value.astype("float64" if task == "multiclass" else "float32")
     bad = ~np.isfinite(value)
     rule = "a finite number"
@@ -501,12 +501,7 @@ def check_sample_weights(sample_weight, *, rows: int | None = None, what: str = 
         value = value.reshape(-1)
     if value.ndim != 1:
         raise ValueError(f"`{what}` should have shape (n,) or (n, 1). Received shape {np.shape(sample_weight)}")
-    if value.dtype.kind not in "iufb":
-        raise ValueError(
-            f"`{what}` should be numbers; received dtype {value.dtype}"
-            + (f" (row 0: {_show(value[0])})" if value.size else "")
-            + "."
-        )
+    _require_numbers(value, "iufb", f"`{what}` should be")
     with np.errstate(over="ignore", invalid="ignore"):  # beyond float32 becomes inf, refused just below
         out = value.astype("float32")
         bad = ~(np.isfinite(out) & (out >= 0))
