@@ -284,7 +284,7 @@ def make_encoder(
     Example:
 
     >>> make_encoder(num_buckets=1000).feature_spec[-1]
-    CategoricalFeature(name='C26', vocabulary_size=1002)
+    CategoricalFeature(name='C26', vocabulary_size=1002, embedding_name=None, embedding_dim=None)
     """
     numeric = [
         NumericColumn(n, log1p=True, standardize=False, missing_indicator=bool(missing_indicators))
