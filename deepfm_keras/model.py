@@ -630,12 +630,16 @@ def build_deepfm(
 def head_names(model: keras.Model) -> list[str]:
     """The heads of a model: `[None]` for a one-head model (layer `combine`), else the task names.
 
+    The task names come in the order of `model.output_names`, which Keras
+    sorts for a model with a dict of outputs, so they line up with
+    `model.outputs` before and after a save/load round trip.
+
     Example:
 
     >>> from deepfm_keras.tasks import Task
     >>> head_names(build_deepfm([CategoricalFeature("u", 10)], embedding_dim=4, hidden_units=(8,),
     ...                         tasks=[Task("click"), Task("buy")]))
-    ['click', 'buy']
+    ['buy', 'click']
     """
     names = {layer.name for layer in model.layers}
     if "combine" in names:

@@ -95,6 +95,15 @@ def test_heads_share_the_embeddings_and_fm_2d_and_own_the_rest():
     np.testing.assert_allclose(out["genre"].sum(axis=1), 1.0, rtol=1e-5)
 
 
+def test_head_names_line_up_with_the_model_outputs_whatever_the_task_order():
+    tasks = [Task("zeta"), Task("click"), Task("buy", task="multiclass", num_classes=3)]
+    model = build_deepfm(SPEC, embedding_dim=4, hidden_units=(8,), tasks=tasks)
+    heads = head_names(model)
+    assert sorted(heads) == ["buy", "click", "zeta"]
+    assert heads == list(model.output_names)
+    assert [t.shape[-1] for t in model.outputs] == [3 if h == "buy" else 1 for h in heads]
+
+
 def test_total_loss_is_the_loss_weighted_sum_of_the_heads():
     model = build_deepfm(SPEC, embedding_dim=4, hidden_units=(8,), tasks=TASKS)
     randomize(model)
