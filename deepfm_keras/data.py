@@ -93,7 +93,9 @@ def make_dataset(
     Args:
         x: dict name -> array with the same first dimension (e.g. from
             `FeatureEncoder.transform`).
-        y: optional labels, first dimension the number of rows (cast to float32).
+        y: optional labels, first dimension the number of rows (cast to float32);
+            for a several-head model (`build_deepfm(tasks=...)`) a dict from
+            head name to labels.
         sample_weight: optional per-row weights `(n,)` or `(n, 1)`, with `y`:
             the dataset then yields `(x_dict, y, w)`, `w` float32 `(batch,)`
             gathered with the same indices as `x` and `y`, which Keras' `fit`
@@ -101,7 +103,9 @@ def make_dataset(
             loss as `sum(w * loss) / batch_size` (not `/ sum(w)`): weights
             scale the gradient, so keep their mean near 1 to keep the learning
             rate's scale. Checked here (`validation.check_sample_weights`):
-            numbers, finite, `>= 0`, not all zero, one per row.
+            numbers, finite, `>= 0`, not all zero, one per row. With a dict
+            `y`: a dict with one array per head (a conversion head weighted 0
+            on the rows without a click), or one array for every head.
         batch_size: rows per batch.
         shuffle: whether to reshuffle the rows every epoch.
         seed: seed of the shuffling.
@@ -144,18 +148,32 @@ def make_dataset(
         x = validation.check_inputs(model, x, what="the x of make_dataset")
     if not isinstance(x, Mapping) or not x:
         raise ValueError("`x` should be a non-empty dict of arrays.")
-    if y is not None:
+    heads = validation.model_tasks(model) if model is not None else {}
+    if isinstance(y, Mapping):  # one label array per head of a several-head model
+        if model is not None and heads:
+            y = validation.check_task_labels(model, y, what="y of make_dataset")
+        else:
+            y = {k: validation.check_labels(v, what=f"y['{k}'] of make_dataset") for k, v in y.items()}
+    elif y is not None:
+        if heads:
+            raise ValueError(f"Model {model.name!r} has several heads {list(heads)}: `y` should be a dict of labels.")
         task = validation.model_task(model) if model is not None else None
         validation.check_labels(y, task=task, what="y of make_dataset")
     if sample_weight is not None:
         if y is None:
             raise ValueError("`sample_weight` needs labels: pass `y` too.")
-        sample_weight = validation.check_sample_weights(sample_weight, what="sample_weight of make_dataset")
+        if isinstance(y, Mapping):
+            sample_weight = validation.check_head_weights(sample_weight, y, what="sample_weight of make_dataset")
+        elif isinstance(sample_weight, Mapping):
+            raise ValueError("`sample_weight` of make_dataset is a dict, but `y` is one array: pass one array.")
+        else:
+            sample_weight = validation.check_sample_weights(sample_weight, what="sample_weight of make_dataset")
     rows = {name: len(value) for name, value in x.items()}
-    if y is not None:
-        rows["<y>"] = len(y)
-    if sample_weight is not None:
-        rows["<sample_weight>"] = len(sample_weight)
+    for what, value in (("y", y), ("sample_weight", sample_weight)):
+        if isinstance(value, Mapping):
+            rows.update({f"<{what}['{k}']>": len(v) for k, v in value.items()})
+        elif value is not None:
+            rows[f"<{what}>"] = len(value)
     n = next(iter(rows.values()))
     if any(r != n for r in rows.values()):
         raise ValueError(f"All inputs should have the same number of rows. Received: {rows}")
@@ -167,8 +185,8 @@ def make_dataset(
         raise ValueError(f"`drop_remainder=True` with {n} rows and batch_size={batch_size} leaves no batch.")
 
     features = {name: tf.constant(np.asarray(value)) for name, value in x.items()}
-    labels = tf.constant(np.asarray(y, dtype="float32")) if y is not None else None
-    weights = tf.constant(sample_weight) if sample_weight is not None else None
+    labels = tf.nest.map_structure(lambda v: tf.constant(np.asarray(v, dtype="float32")), y) if y is not None else None
+    weights = tf.nest.map_structure(tf.constant, sample_weight) if sample_weight is not None else None
 
     def batches(order):
         starts = tf.data.Dataset.range(num_batches).map(lambda i: i * batch_size)
@@ -192,9 +210,10 @@ def make_dataset(
             xb = encoder.encode(xb)
         if labels is None:
             return xb
+        yb = tf.nest.map_structure(lambda t: tf.gather(t, index), labels)
         if weights is None:
-            return xb, tf.gather(labels, index)
-        return xb, tf.gather(labels, index), tf.gather(weights, index)
+            return xb, yb
+        return xb, yb, tf.nest.map_structure(lambda t: tf.gather(t, index), weights)
 
     dataset = indices.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_batches))

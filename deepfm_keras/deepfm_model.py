@@ -161,12 +161,22 @@ class DeepFMModel(keras.Model):
         return x, y
 
     def _checked_weights(self, x, y, sample_weight, what):
-        """Array `sample_weight` checked against the rows of array `x` (`validation.check_sample_weights`)."""
-        if sample_weight is None or not isinstance(x, Mapping) or isinstance(sample_weight, Mapping):
+        """`sample_weight` checked against the rows of array `x` (`validation.check_sample_weights`).
+
+        A several-head model takes a dict with one array per head, or one array for every head.
+        """
+        if sample_weight is None or not isinstance(x, Mapping):
             return sample_weight
         if y is None:
             raise ValueError(f"`sample_weight` of {what} needs labels: pass `y` too.")
         rows = len(next(iter(x.values())))
+        heads = validation.model_tasks(self)
+        if heads:
+            return validation.check_head_weights(sample_weight, heads, rows=rows, what=f"sample_weight of {what}")
+        if isinstance(sample_weight, Mapping):
+            raise ValueError(
+                f"`sample_weight` of {what} is a dict, but model {self.name!r} has one output: pass one array."
+            )
         return validation.check_sample_weights(sample_weight, rows=rows, what=f"sample_weight of {what}")
 
     def fit(self, x=None, y=None, *args, **kwargs):

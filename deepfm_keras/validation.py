@@ -515,6 +515,48 @@ def check_sample_weights(sample_weight, *, rows: int | None = None, what: str = 
     return out
 
 
+def check_head_weights(sample_weight, heads, *, rows: int | None = None, what: str = "sample_weight") -> dict:
+    """Checks the weights of a several-head model's rows: one array per head, or one array for all heads.
+
+    Args:
+        sample_weight: a dict from head name to weights, with exactly the
+            heads' names (e.g. a conversion head weighted 0 on the rows
+            without a click), or one array, used for every head.
+        heads: the head names (`model.output_names`, or the keys of a dict `y`).
+        rows: the number of rows each array must match, if known.
+        what: how errors refer to the weights.
+
+    Returns:
+        `{head: float32 (n,)}`, each checked by `check_sample_weights`.
+
+    Raises:
+        ValueError: naming the missing or unexpected heads, or the head, row
+            and value of a bad weight.
+
+    Example:
+
+    >>> check_head_weights({"click": [1, 1], "buy": [0, 1]}, ["buy", "click"])["buy"]
+    array([0., 1.], dtype=float32)
+    >>> check_head_weights({"click": [1, 1]}, ["buy", "click"])
+    Traceback (most recent call last):
+    ...
+    ValueError: `sample_weight` should have one entry per head ['buy', 'click'] (or be one array for all). Missing: ['buy'].
+    """
+    heads = list(heads)
+    if not isinstance(sample_weight, Mapping):
+        one = check_sample_weights(sample_weight, rows=rows, what=what)
+        return dict.fromkeys(heads, one)
+    unexpected = sorted(str(k) for k in sample_weight if k not in heads)
+    missing = [h for h in heads if h not in sample_weight]
+    if unexpected or missing:
+        raise ValueError(
+            f"`{what}` should have one entry per head {heads} (or be one array for all). "
+            + (f"Unexpected: {unexpected}. " if unexpected else "")
+            + (f"Missing: {missing}." if missing else "")
+        )
+    return {h: check_sample_weights(sample_weight[h], rows=rows, what=f"{what}['{h}']") for h in heads}
+
+
 def check_class_weight(class_weight) -> dict[int, float]:
     """Checks a binary task's weight per label value, as `{0: w0, 1: w1}`, and returns it with float values.
 
@@ -557,12 +599,16 @@ def check_class_weight(class_weight) -> dict[int, float]:
 def assert_sample_weights(sample_weight):
     """In-graph check of one batch's weights (finite, `>= 0`); returns them made to depend on it.
 
-    `None` and structures of weights (several outputs) are returned as they are.
+    `None` is returned as it is; a dict or list of weights (several heads) is checked weight by weight.
     """
     import tensorflow as tf
 
-    if sample_weight is None or isinstance(sample_weight, (Mapping, list, tuple)):
+    if sample_weight is None:
         return sample_weight
+    if isinstance(sample_weight, Mapping):
+        return {k: assert_sample_weights(v) for k, v in sample_weight.items()}
+    if isinstance(sample_weight, (list, tuple)):
+        return type(sample_weight)(assert_sample_weights(v) for v in sample_weight)
     weights = tf.cast(tf.convert_to_tensor(sample_weight), tf.float32)
     ok = tf.reduce_all(tf.math.is_finite(weights) & (weights >= 0))
     check = tf.debugging.Assert(

@@ -15,6 +15,7 @@ from deepfm_keras import (
     build_deepfm,
     export_serving_model,
     field_importance,
+    make_dataset,
     part_models,
     serving_request,
 )
@@ -165,6 +166,90 @@ def test_labels_of_a_dataset_are_checked_in_the_graph_per_head():
     with pytest.raises(
         tf.errors.InvalidArgumentError, match=r"Labels \W+genre\W+ of a batch should be class ids in 0 .. 3"
     ):
+        model.fit(ds, verbose=0)
+
+
+def per_head_losses(model, x, y, w):
+    """Keras' weighted loss of each head by hand: sum(w * loss) / rows."""
+    p = {k: v.astype("float64") for k, v in model.predict(x, verbose=0).items()}
+    eps = 1e-7
+    out = {}
+    for name in ("click", "conversion"):
+        q = np.clip(p[name][:, 0], eps, 1 - eps)
+        out[name] = np.mean(w[name] * -(y[name] * np.log(q) + (1 - y[name]) * np.log(1 - q)))
+    out["genre"] = np.mean(w["genre"] * -np.log(np.clip(p["genre"][np.arange(len(w["genre"])), y["genre"]], eps, 1)))
+    return out
+
+
+def head_weights(n, seed=2):
+    rng = np.random.default_rng(seed)
+    y = make_labels(n)
+    # The conversion head learns from the clicked rows only: weight 0 elsewhere.
+    return {"click": rng.uniform(0.5, 2.0, n), "conversion": y["click"].copy(), "genre": rng.uniform(0, 3, n)}
+
+
+def test_each_head_takes_its_own_sample_weights():
+    model = build_deepfm(SPEC, embedding_dim=4, hidden_units=(8,), tasks=TASKS)
+    randomize(model)
+    model.compile(optimizer="adam", **compile_kwargs(TASKS))
+    x, y, w = make_inputs(64), make_labels(64), head_weights(64)
+    result = model.evaluate(x, y, sample_weight=w, batch_size=64, verbose=0, return_dict=True)
+    expected = per_head_losses(model, x, y, w)
+    for name, value in expected.items():
+        assert result[f"{name}_loss"] == pytest.approx(value, rel=1e-3)
+    assert result["loss"] == pytest.approx(
+        expected["click"] + 0.25 * expected["conversion"] + expected["genre"], rel=1e-3
+    )
+    # One array weights every head alike.
+    one = np.random.default_rng(3).uniform(0, 2, 64)
+    shared = model.evaluate(x, y, sample_weight=one, batch_size=64, verbose=0, return_dict=True)
+    alike = model.evaluate(x, y, sample_weight=dict.fromkeys(y, one), batch_size=64, verbose=0, return_dict=True)
+    assert shared == pytest.approx(alike, rel=1e-6)
+
+
+def test_make_dataset_gathers_every_heads_labels_and_weights_with_the_same_rows():
+    n = 50
+    x, y, w = make_inputs(n), make_labels(n), head_weights(n)
+    x["x"] = np.arange(n, dtype="float32")[:, None]  # the row number, to find each row in the batches
+    model = build_deepfm(SPEC, embedding_dim=4, hidden_units=(8,), tasks=TASKS)
+    batches = list(make_dataset(x, y, sample_weight=w, batch_size=16, seed=5, model=model))
+    assert [b[0]["x"].shape[0] for b in batches] == [16, 16, 16, 2]
+    seen = []
+    for xb, yb, wb in batches:
+        rows = xb["x"].numpy()[:, 0].astype(int)
+        seen += rows.tolist()
+        assert sorted(yb) == sorted(wb) == sorted(y)
+        for head in y:
+            np.testing.assert_allclose(yb[head].numpy().reshape(-1), y[head][rows])
+            np.testing.assert_allclose(wb[head].numpy(), w[head][rows], rtol=1e-6)
+    assert sorted(seen) == list(range(n)) and seen != list(range(n))  # every row once, shuffled
+    model.compile(optimizer="adam", **compile_kwargs(TASKS))
+    history = model.fit(make_dataset(x, y, sample_weight=w, batch_size=16, seed=5), epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+
+
+def test_per_head_weights_are_checked_naming_the_head_and_row():
+    model = build_deepfm(SPEC, embedding_dim=4, hidden_units=(8,), tasks=TASKS)
+    model.compile(optimizer="adam", **compile_kwargs(TASKS))
+    x, y, w = make_inputs(16), make_labels(16), head_weights(16)
+    bad = dict(w, genre=np.where(np.arange(16) == 5, -1.0, w["genre"]))
+    with pytest.raises(ValueError, match=r"`sample_weight of fit\['genre'\]`, row 5: -1.0 should be a finite number"):
+        model.fit(x, y, sample_weight=bad, verbose=0)
+    with pytest.raises(ValueError, match=r"`sample_weight of make_dataset\['genre'\]`, row 5: -1.0"):
+        make_dataset(x, y, sample_weight=bad, batch_size=4)
+    with pytest.raises(ValueError, match=r"one entry per head .* Missing: \['genre'\]"):
+        model.evaluate(x, y, sample_weight={"click": w["click"], "conversion": w["conversion"]}, verbose=0)
+    with pytest.raises(ValueError, match=r"Unexpected: \['klick'\]"):
+        model.fit(x, y, sample_weight=dict(w, klick=w["click"]), verbose=0)
+    with pytest.raises(ValueError, match=r"`sample_weight of fit\['conversion'\]` is 0 in every row"):
+        model.fit(x, y, sample_weight=dict(w, conversion=np.zeros(16)), verbose=0)
+    with pytest.raises(ValueError, match=r"has several heads .* `y` should be a dict of labels"):
+        make_dataset(x, y["click"], batch_size=4, model=model)
+    with pytest.raises(ValueError, match=r"is a dict, but `y` is one array"):
+        make_dataset(x, y["click"], sample_weight=w, batch_size=4)
+    # A dataset built by hand is checked in the graph, head by head.
+    ds = tf.data.Dataset.from_tensor_slices((x, y, bad)).batch(8)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"Sample weights of a batch should be finite and >= 0"):
         model.fit(ds, verbose=0)
 
 
