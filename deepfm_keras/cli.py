@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
         "predict",
         help="score the rows of a CSV or Parquet file with a trained run",
         description="Loads model.keras and encoder.json of a run's output folder, scores every row of --data "
-        "(raw columns, as in training) and writes them with a `prediction` column.",
+        "(raw columns, as in training) and writes them with a `prediction` column "
+        "(a multi-class model: the most likely class id, and `probability_<c>` per class).",
         formatter_class=formatter,
     )
     predict.add_argument("--run", required=True, type=_existing_dir, help="the output folder of `train`")
@@ -307,6 +308,8 @@ def _predict(args) -> int:
               file=sys.stderr)  # fmt: skip
         return EXIT_BAD_INPUT
     quiet_start_up()
+    import numpy as np
+
     from deepfm_keras import FeatureEncoder, batch_predict, load_model
 
     frame = _read(args.data)
@@ -317,7 +320,15 @@ def _predict(args) -> int:
     except (KeyError, ValueError) as error:
         print(f"deepfm-keras predict: error: {args.data}: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    frame = frame.assign(prediction=batch_predict(model, inputs, batch_size=args.batch_size).reshape(-1))
+    scores = np.asarray(batch_predict(model, inputs, batch_size=args.batch_size))
+    if scores.ndim == 2 and scores.shape[1] > 1:  # a multi-class model: the most likely class id and each probability
+        columns = {
+            "prediction": scores.argmax(axis=1),
+            **{f"probability_{c}": scores[:, c] for c in range(scores.shape[1])},
+        }
+        frame = frame.assign(**columns)
+    else:
+        frame = frame.assign(prediction=scores.reshape(-1))
     if args.output.lower().endswith((".parquet", ".pq")):
         frame.to_parquet(args.output, index=False)
     else:

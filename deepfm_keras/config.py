@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 FORMATS = ("csv", "parquet", "criteo", "movielens")
-TASKS = ("binary", "regression")
+TASKS = ("binary", "regression", "multiclass")
 OPTIMIZERS = ("lazy_adam", "adam", "adagrad", "sgd")
 
 
@@ -83,6 +83,10 @@ class DataConfig:
             0/1 label (binary tasks; e.g. `{0 = 10.0, 1 = 1.0}` undoes keeping
             10% of the non-clicks). Keras divides a batch's weighted loss by
             its rows, so large weights also scale the steps.
+        classes: with `model.task = "multiclass"`, the label values in class
+            order (`[1, 2, 3, 4, 5]` for star ratings, `["news", "sport"]`):
+            a row's class id is its value's position. Empty: the labels are
+            class ids `0 .. model.num_classes - 1` already.
         separator: the CSV field separator.
         variant: for `movielens`, `"ml-1m"` or `"ml-100k"`.
         history: for `movielens`, add the implicit-feedback columns of
@@ -112,6 +116,7 @@ class DataConfig:
     group: str | None = None
     weight: str | None = None
     class_weight: dict | None = None
+    classes: tuple = ()
     separator: str = ","
     variant: str = "ml-1m"
     history: bool = False
@@ -177,7 +182,10 @@ class ModelConfig:
     """`build_deepfm` settings.
 
     Attributes:
-        task: `"binary"` (sigmoid, log loss, AUC) or `"regression"` (MSE, RMSE).
+        task: `"binary"` (sigmoid, log loss, AUC), `"regression"` (MSE, RMSE)
+            or `"multiclass"` (softmax over `num_classes`, log loss, accuracy).
+        num_classes: the classes of a multi-class task (default: the length
+            of `data.classes`).
         embedding_dim: the common embedding size k of every field.
         hidden_units: the deep part's MLP.
         dropout: dropout after each MLP block.
@@ -188,6 +196,7 @@ class ModelConfig:
     """
 
     task: str = "binary"
+    num_classes: int | None = None
     embedding_dim: int = 16
     hidden_units: tuple[int, ...] = (256, 128, 64)
     dropout: float = 0.0
@@ -397,6 +406,17 @@ def _check_section(name: str, raw: Mapping, base: Path | None):
                 raise ConfigError(f"`{k(field)}` should be true or false. Received: {v[field]!r}")
         if "history_max_len" in v:
             _int(k("history_max_len"), v["history_max_len"], 1)
+        if v.get("classes") is not None:
+            classes = v["classes"]
+            if (
+                not isinstance(classes, (list, tuple))
+                or len(classes) < 2
+                or any(isinstance(c, bool) or not isinstance(c, (int, float, str)) for c in classes)
+            ):
+                _fail(k("classes"), classes, "a list of at least two label values (numbers or strings)")
+            if len({str(c) for c in classes}) != len(classes):
+                _fail(k("classes"), classes, "a list without repeats")
+            v["classes"] = tuple(classes)
     elif name == "features":
         for field in ("numeric", "categorical", "bucketized"):
             if field in v:
@@ -413,6 +433,8 @@ def _check_section(name: str, raw: Mapping, base: Path | None):
     elif name == "model":
         if "task" in v:
             _str(k("task"), v["task"], TASKS)
+        if v.get("num_classes") is not None:
+            _int(k("num_classes"), v["num_classes"], 2)
         if "embedding_dim" in v:
             _int(k("embedding_dim"), v["embedding_dim"], 1)
         if "hidden_units" in v:
@@ -507,6 +529,22 @@ def config_from_dict(raw: Mapping, *, base_dir: str | os.PathLike | None = None)
             raise ConfigError(
                 f"Criteo labels are clicks: `model.task` should be 'binary'. Received: {config.model.task!r}"
             )
+    model = config.model
+    if model.task == "multiclass":
+        if model.num_classes is None and not data.classes:
+            raise ConfigError("`model.task = 'multiclass'` needs `model.num_classes` or `data.classes` (the labels).")
+        if model.num_classes is not None and data.classes and model.num_classes != len(data.classes):
+            raise ConfigError(
+                f"`model.num_classes` is {model.num_classes} but `data.classes` lists {len(data.classes)} labels."
+            )
+        if model.num_classes is None:
+            config = dataclasses.replace(config, model=dataclasses.replace(model, num_classes=len(data.classes)))
+        if data.binary_threshold is not None:
+            raise ConfigError("`data.binary_threshold` makes 0/1 labels: it is for model.task = 'binary'.")
+    elif model.num_classes is not None or data.classes:
+        raise ConfigError(
+            f"`model.num_classes` and `data.classes` are for model.task = 'multiclass'. Received: task={model.task!r}"
+        )
     if data.holdout_fraction + data.validation_fraction >= 1:
         raise ConfigError(
             "`data.holdout_fraction` + `data.validation_fraction` should leave training rows. Received: "

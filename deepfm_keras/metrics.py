@@ -132,15 +132,34 @@ def gauc(labels, scores, groups) -> float:
 def holdout_metrics(task: str, labels, predictions, *, groups=None) -> dict[str, float]:
     """The metrics the examples report: RMSE and MAE for `"regression"`; AUC, log loss and accuracy for `"binary"`.
 
-    With `groups` (user ids), a binary model also gets `gauc`.
+    With `groups` (user ids), a binary model also gets `gauc`. A `"multiclass"`
+    model's `predictions` are `(n, classes)` probabilities and `labels` class
+    ids: log loss (`-mean log p[label]`, p clipped to 1e-7), accuracy (the
+    most likely class) and top-2 accuracy.
 
     >>> holdout_metrics("regression", [3.0, 4.0], [3.5, 3.0])
     {'rmse': 0.7905694150420949, 'mae': 0.75}
+    >>> holdout_metrics("multiclass", [0, 2], [[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]])["accuracy"]
+    1.0
     """
     if task == "regression":
         return {"rmse": rmse(labels, predictions), "mae": mae(labels, predictions)}
+    if task == "multiclass":
+        p = np.asarray(predictions, dtype="float64")
+        y = np.asarray(labels).reshape(-1).astype("int64")
+        if p.ndim != 2 or len(p) != len(y) or y.min() < 0 or y.max() >= p.shape[1]:
+            raise ValueError(
+                f"Multi-class predictions {p.shape} do not match class ids {y.shape} in 0 .. {p.shape[-1] - 1}."
+            )
+        picked = p[np.arange(len(y)), y]
+        top2 = np.argsort(-p, axis=1)[:, :2]
+        return {
+            "logloss": float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0)))),
+            "accuracy": float(np.mean(np.argmax(p, axis=1) == y)),
+            "top2_accuracy": float(np.mean((top2 == y[:, None]).any(axis=1))),
+        }
     if task != "binary":
-        raise ValueError(f"`task` should be 'binary' or 'regression'. Received: task={task!r}")
+        raise ValueError(f"`task` should be 'binary', 'regression' or 'multiclass'. Received: task={task!r}")
     labels, predictions = _pair(labels, predictions)
     metrics = {
         "auc": auc(labels, predictions),

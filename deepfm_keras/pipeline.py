@@ -132,11 +132,21 @@ def make_optimizer(name: str, learning_rate: float):
 
 
 def task_objective(task: str):
-    """(loss, metric, monitor, mode) of a task: MSE / RMSE for regression, log loss / AUC for binary."""
+    """(loss, metric, monitor, mode) of a task: MSE / RMSE for regression, log loss / AUC for binary.
+
+    A multi-class task: sparse categorical cross-entropy, accuracy, stopped on the validation loss.
+    """
     import keras
 
     if task == "regression":
         return "mse", keras.metrics.RootMeanSquaredError(name="rmse"), "val_rmse", "min"
+    if task == "multiclass":  # stopped on the validation log loss, smoother than accuracy
+        return (
+            "sparse_categorical_crossentropy",
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+            "val_loss",
+            "min",
+        )
     return "binary_crossentropy", keras.metrics.AUC(name="auc"), "val_auc", "max"
 
 
@@ -152,6 +162,7 @@ def build_and_compile(spec, config: RunConfig, *, loss, metric):
         dropout=m.dropout,
         embedding_l2=m.embedding_l2,
         task=m.task,
+        num_classes=m.num_classes,
         parts=m.parts,
     )
     model.compile(optimizer=make_optimizer(t.optimizer, t.learning_rate), loss=loss, metrics=[metric])
@@ -255,6 +266,8 @@ def labels_of(frame: pd.DataFrame, config: RunConfig, what: str) -> np.ndarray:
     name = config.data.label
     if name not in frame.columns:
         raise DataError(f"The {what} rows have no label column {name!r}. Columns: {list(frame.columns)}")
+    if config.model.task == "multiclass":
+        return _class_ids(frame[name], config, what)
     values = pd.to_numeric(frame[name], errors="coerce").to_numpy("float64")
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
@@ -265,6 +278,40 @@ def labels_of(frame: pd.DataFrame, config: RunConfig, what: str) -> np.ndarray:
     if config.model.task == "binary" and config.data.binary_threshold is not None:
         values = (values >= config.data.binary_threshold).astype("float64")
     return values.astype("float32")
+
+
+def _plain(value):
+    """A NumPy scalar as the Python value it holds (so messages show `3`, not `np.int64(3)`)."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def _class_ids(column: pd.Series, config: RunConfig, what: str) -> np.ndarray:
+    """A multi-class label column as int64 class ids: positions in `data.classes`, or ids `0 .. num_classes - 1`."""
+    name, classes, k = config.data.label, config.data.classes, config.model.num_classes
+    if classes:
+        # Matched as text, so 4, 4.0 and "4" in a CSV are all the class 4 (but "4.5" is not).
+        def text(value):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            return str(value).strip()
+
+        index = {text(c): i for i, c in enumerate(classes)}
+        ids = column.map(lambda v: index.get(text(v), -1) if not pd.isna(v) else -1).to_numpy("int64")
+        bad = np.flatnonzero(ids < 0)
+        if bad.size:
+            raise DataError(
+                f"Label column {name!r} of the {what} rows holds {_plain(column.iloc[int(bad[0])])!r} at row {int(bad[0])}, "
+                f"which is not one of data.classes {list(classes)} ({bad.size} such row(s))."
+            )
+        return ids
+    values = pd.to_numeric(column, errors="coerce").to_numpy("float64")
+    bad = np.flatnonzero(~(np.isfinite(values) & (values == np.round(values)) & (values >= 0) & (values < k)))
+    if bad.size:
+        raise DataError(
+            f"Label column {name!r} of the {what} rows holds {_plain(column.iloc[int(bad[0])])!r} at row {int(bad[0])}: "
+            f"a multi-class label should be a class id in 0 .. {k - 1} (or list the labels in data.classes)."
+        )
+    return values.astype("int64")
 
 
 def weights_of(frame: pd.DataFrame, y: np.ndarray, config: RunConfig) -> np.ndarray | None:
@@ -484,7 +531,8 @@ def run(
     history = fit(model, train_ds, validation_data=val_ds, epochs=train_cfg.epochs, callbacks=callbacks,
                   strategy=strategy, verbose=verbose)  # fmt: skip
 
-    pred = model.predict(make_dataset(x_test, batch_size=8192, shuffle=False), verbose=0).reshape(-1)
+    pred = model.predict(make_dataset(x_test, batch_size=8192, shuffle=False), verbose=0)
+    pred = pred if model_cfg.task == "multiclass" else pred.reshape(-1)  # multi-class: (n, classes)
     epochs_run = len(history.history["loss"])
     val_curve = [float(v) for v in history.history[monitor]]
     best = int(np.argmin(val_curve) if mode == "min" else np.argmax(val_curve))
@@ -500,7 +548,11 @@ def run(
         **({"variant": config.data.variant} if config.data.format == "movielens" else {}),
         "task": model_cfg.task,
         "holdout": holdout_metrics(model_cfg.task, y_test, pred, groups=groups),
-        "validation": {monitor.removeprefix("val_"): val_curve[best], "curve": val_curve},
+        "validation": {
+            ("logloss" if monitor == "val_loss" else monitor.removeprefix("val_")): val_curve[best],
+            **({"accuracy": float(history.history["val_accuracy"][best])} if model_cfg.task == "multiclass" else {}),
+            "curve": val_curve,
+        },
         **logger.contributions(),
         "epochs_run": epochs_run,
         "best_epoch": best + 1,

@@ -27,7 +27,9 @@ def test_defaults_and_values_pass_through():
     [
         ("model", {"dropout": 1.5}, "model.dropout=1.5"),
         ("model", {"dropout": "0.3"}, "model.dropout='0.3'"),
-        ("model", {"task": "multiclass"}, "one of ['binary', 'regression']"),
+        ("model", {"task": "ranking"}, "one of ['binary', 'regression', 'multiclass']"),
+        ("model", {"task": "multiclass"}, "needs `model.num_classes` or `data.classes`"),
+        ("model", {"task": "multiclass", "num_classes": 1}, "`model.num_classes` should be"),
         ("model", {"hidden_units": [64, 0]}, "model.hidden_units[1]=0"),
         ("model", {"embedding_dim": True}, "model.embedding_dim=True"),
         ("training", {"epochs": 0}, "training.epochs=0"),

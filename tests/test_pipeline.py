@@ -178,3 +178,90 @@ def test_history_columns_need_movielens():
         _load_frames(config(history=True), frame)
     with pytest.raises(ConfigError, match=r"`data.history` should be true or false"):
         config(history="yes")
+
+
+def multiclass_config(tmp_path, **data):
+    return config_from_dict(
+        {
+            "data": {"format": "csv", "train": "unused.csv", "label": "y", **data},
+            "features": {"categorical": ["u"], "numeric": ["x"]},
+            "model": {"task": "multiclass", "embedding_dim": 4, "hidden_units": [8]},
+            "training": {"epochs": 3, "batch_size": 64, "learning_rate": 0.01},
+            "output": {"dir": str(tmp_path), "tensorboard": False, "export": True},
+        }
+    )
+
+
+def test_a_multiclass_run_learns_named_classes_and_serves_them(tmp_path):
+    from deepfm_keras import FeatureEncoder, load_model
+    from deepfm_keras.metrics import holdout_metrics
+
+    rng = np.random.default_rng(0)
+    n = 1200
+    u = rng.integers(0, 30, n)
+    frame = pd.DataFrame({"u": u, "x": rng.normal(size=n), "y": np.array(["news", "sport", "film"])[u % 3]})
+    cfg = multiclass_config(tmp_path, classes=["news", "sport", "film"])
+    assert cfg.model.num_classes == 3
+    metrics = run(cfg, frame=frame, log=lambda _: None, verbose=0)
+    assert set(metrics["holdout"]) == {"logloss", "accuracy", "top2_accuracy"}
+    assert metrics["holdout"]["accuracy"] > 0.9  # the class is a function of u; chance is 1/3
+    assert metrics["serving"]["max_abs_diff_vs_keras"] < 1e-5
+    # The metrics are those of the saved model, recomputed by hand on the holdout rows.
+    model = load_model(tmp_path / "model.keras", compile=False)
+    encoder = FeatureEncoder.load(tmp_path / "encoder.json")
+    _, _, test = _load_frames(cfg, frame)
+    p = model.predict(encoder.transform(test), verbose=0)
+    assert p.shape == (len(test), 3)
+    ids = test["y"].map({"news": 0, "sport": 1, "film": 2}).to_numpy()
+    assert holdout_metrics("multiclass", ids, p) == pytest.approx(metrics["holdout"], rel=1e-5)
+    assert -np.mean(np.log(np.clip(p[np.arange(len(ids)), ids], 1e-7, 1))) == pytest.approx(
+        metrics["holdout"]["logloss"], rel=1e-5
+    )
+    # `deepfm-keras predict` writes the most likely class id and one probability column per class.
+    from deepfm_keras.cli import main
+
+    test.drop(columns="y").to_csv(tmp_path / "new.csv", index=False)
+    assert (
+        main(
+            [
+                "predict",
+                "--run",
+                str(tmp_path),
+                "--data",
+                str(tmp_path / "new.csv"),
+                "--output",
+                str(tmp_path / "s.csv"),
+            ]
+        )
+        == 0
+    )
+    scored = pd.read_csv(tmp_path / "s.csv")
+    np.testing.assert_allclose(scored[["probability_0", "probability_1", "probability_2"]].to_numpy(), p, atol=1e-6)
+    assert (scored["prediction"].to_numpy() == p.argmax(axis=1)).all()
+
+
+def test_multiclass_labels_and_settings_are_checked(tmp_path):
+    from deepfm_keras.config import ConfigError
+
+    frame = pd.DataFrame({"u": [1, 2, 3, 4], "x": [0.0, 1, 2, 3], "y": ["news", "sport", "weather", "news"]})
+    with pytest.raises(
+        DataError, match=r"holds 'weather' at row 2, which is not one of data.classes \['news', 'sport'\]"
+    ):
+        labels_of(frame, multiclass_config(tmp_path, classes=["news", "sport"]), "training")
+    ids = config_from_dict(
+        {"data": {"format": "csv", "train": "t.csv", "label": "y"}, "features": {"categorical": ["u"]},
+         "model": {"task": "multiclass", "num_classes": 3}}
+    )  # fmt: skip
+    assert labels_of(pd.DataFrame({"y": [0, 2.0, "1"]}), ids, "training").tolist() == [0, 2, 1]
+    with pytest.raises(DataError, match=r"holds 3 at row 1: a multi-class label should be a class id in 0 \.\. 2"):
+        labels_of(pd.DataFrame({"y": [0, 3]}), ids, "training")
+    with pytest.raises(DataError, match=r"holds 1.5 at row 0"):
+        labels_of(pd.DataFrame({"y": [1.5]}), ids, "training")
+    stars = multiclass_config(tmp_path, classes=[1, 2, 3, 4, 5])
+    assert labels_of(pd.DataFrame({"y": [5, 1.0, 3]}), stars, "training").tolist() == [4, 0, 2]
+    with pytest.raises(ConfigError, match=r"needs `model.num_classes` or `data.classes`"):
+        multiclass_config(tmp_path)
+    with pytest.raises(ConfigError, match=r"`data.classes` should be a list without repeats"):
+        multiclass_config(tmp_path, classes=["a", "a"])
+    with pytest.raises(ConfigError, match=r"are for model.task = 'multiclass'"):
+        config(classes=["a", "b"])
