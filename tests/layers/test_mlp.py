@@ -98,13 +98,15 @@ def test_files_saved_with_the_nested_list_structure_still_load(name):
     hidden (8, 4)) and a functional `MLP((5, 3), batch_norm=True, dropout=0.1)` trained one SGD epoch;
     `expected.npz` holds the inputs and the predictions made then.
     """
-    import deepfm_keras  # noqa: F401  (registers the layers)
+    from deepfm_keras import load_model  # a public name imports (registers) every layer; a bare import is lazy
 
     expected = np.load(LEGACY / "expected.npz")
-    model = keras.saving.load_model(LEGACY / f"{name}.keras")
+    model = load_model(LEGACY / f"{name}.keras")
     if name == "deepfm":
         x = {k[2:]: expected[k] for k in expected.files if k.startswith("x_")}
         got = model.predict(x, verbose=0)
     else:
         got = model.predict(np.ones((2, 6)), verbose=0)
-    np.testing.assert_array_equal(got, expected[f"{name}_pred"])
+    # Equal up to float32 rounding: oneDNN picks other kernels on other CPUs (AMX on Intel), 1 ulp apart here;
+    # a block reloaded with fresh weights moved the predictions by ~1e-2.
+    np.testing.assert_allclose(got, expected[f"{name}_pred"], rtol=1e-6, atol=1e-7)
