@@ -5,9 +5,12 @@ module (and call `quiet_tensorflow`) before TensorFlow loads.
 
 - `quiet_tensorflow()`: call first thing; TensorFlow then starts without its
   C++ start-up notices (cpu_feature_guard's "This TensorFlow binary is
-  optimized...", oneDNN's "custom operations are on", absl's "All log
-  messages before absl::InitializeLog()..."). C++ errors and Python
-  warnings still show.
+  optimized...", absl's "All log messages before absl::InitializeLog()...").
+  C++ errors and Python warnings still show. TensorFlow 2.21 prints
+  oneDNN's "custom operations are on" (with absl's line before it) whatever
+  the log level, on CPUs where oneDNN is on by default (an AMX Xeon; not an
+  AMD EPYC): only `TF_ENABLE_ONEDNN_OPTS=0` hides it, which changes the
+  kernels, so it is left to the user.
 - `Progress`: rows or bytes done, rate and, when the total is known, percent
   and ETA. On a terminal it is one line redrawn in place; in a log file (any
   stream that is not a terminal) it is a plain line every 10% of the total
