@@ -126,6 +126,18 @@ def model_tasks(model) -> dict[str, tuple[str | None, int]]:
     return heads
 
 
+def _check_head_keys(value: Mapping, heads: list, what: str, alternative: str = "") -> None:
+    """Raises unless the dict `value` has exactly one entry per head, naming the unexpected and missing keys."""
+    unexpected = sorted(str(k) for k in value if k not in heads)
+    missing = [h for h in heads if h not in value]
+    if unexpected or missing:
+        raise ValueError(
+            f"`{what}` should have one entry per head {heads}{alternative}. "
+            + (f"Unexpected: {unexpected}. " if unexpected else "")
+            + (f"Missing: {missing}." if missing else "")
+        )
+
+
 def check_task_labels(model, y, *, rows: int | None = None, what: str = "y") -> dict:
     """Checks a dict of labels against a multi-head model: exactly one entry per head, each checked by its task."""
     heads = model_tasks(model)
@@ -133,14 +145,7 @@ def check_task_labels(model, y, *, rows: int | None = None, what: str = "y") -> 
         raise ValueError(
             f"Model {model.name!r} has several heads {list(heads)}: `{what}` should be a dict from head name to labels."
         )
-    unexpected = sorted(str(k) for k in y if k not in heads)
-    missing = [name for name in heads if name not in y]
-    if unexpected or missing:
-        raise ValueError(
-            f"`{what}` should have one entry per head {list(heads)}. "
-            + (f"Unexpected: {unexpected}. " if unexpected else "")
-            + (f"Missing: {missing}." if missing else "")
-        )
+    _check_head_keys(y, list(heads), what)
     return {
         name: check_labels(y[name], rows=rows, task=task, num_classes=units, what=f"{what}['{name}']")
         for name, (task, units) in heads.items()
@@ -546,14 +551,7 @@ def check_head_weights(sample_weight, heads, *, rows: int | None = None, what: s
     if not isinstance(sample_weight, Mapping):
         one = check_sample_weights(sample_weight, rows=rows, what=what)
         return dict.fromkeys(heads, one)
-    unexpected = sorted(str(k) for k in sample_weight if k not in heads)
-    missing = [h for h in heads if h not in sample_weight]
-    if unexpected or missing:
-        raise ValueError(
-            f"`{what}` should have one entry per head {heads} (or be one array for all). "
-            + (f"Unexpected: {unexpected}. " if unexpected else "")
-            + (f"Missing: {missing}." if missing else "")
-        )
+    _check_head_keys(sample_weight, heads, what, " (or be one array for all)")
     return {h: check_sample_weights(sample_weight[h], rows=rows, what=f"{what}['{h}']") for h in heads}
 
 
