@@ -60,7 +60,11 @@ def test_one_class_gives_nan_and_bad_input_is_refused():
     with pytest.raises(ValueError, match="one key per row"):
         metrics.gauc([0, 1], [0.2, 0.3], groups=[1])
     with pytest.raises(ValueError, match="`task` should be"):
+        metrics.holdout_metrics("ranking", [0, 1], [0.2, 0.3])
+    with pytest.raises(ValueError, match=r"Multi-class predictions \(2,\) do not match class ids"):
         metrics.holdout_metrics("multiclass", [0, 1], [0.2, 0.3])
+    with pytest.raises(ValueError, match=r"class ids \(2,\) in 0 .. 1"):
+        metrics.holdout_metrics("multiclass", [0, 2], [[0.5, 0.5], [0.1, 0.9]])
 
 
 def test_holdout_metrics_per_task():

@@ -159,7 +159,12 @@ def test_quiet_tensorflow_silences_start_up():
     code = "from deepfm_keras.progress import quiet_tensorflow; quiet_tensorflow(); import tensorflow as tf; tf.ones(2)"
     quiet = _python(code)
     assert quiet.returncode == 0, quiet.stderr
-    assert quiet.stderr == ""
+    lines = quiet.stderr.splitlines()
+    if any("oneDNN custom operations are on" in line for line in lines):
+        # TensorFlow 2.21 prints this one notice (and absl's line before it) whatever the log level, on CPUs where
+        # oneDNN is on by default (an AMX Xeon); `quiet_tensorflow` documents it. Nothing else may show.
+        lines = [line for line in lines if "oneDNN custom operations" not in line and "absl::InitializeLog" not in line]
+    assert lines == []
 
 
 @pytest.mark.slow
