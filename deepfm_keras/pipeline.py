@@ -280,13 +280,10 @@ def labels_of(frame: pd.DataFrame, config: RunConfig, what: str) -> np.ndarray:
     return values.astype("float32")
 
 
-def _plain(value):
-    """A NumPy scalar as the Python value it holds (so messages show `3`, not `np.int64(3)`)."""
-    return value.item() if hasattr(value, "item") else value
-
-
 def _class_ids(column: pd.Series, config: RunConfig, what: str) -> np.ndarray:
     """A multi-class label column as int64 class ids: positions in `data.classes`, or ids `0 .. num_classes - 1`."""
+    from deepfm_keras.validation import _show  # a value as the messages of validation show it: 3, not np.int64(3)
+
     name, classes, k = config.data.label, config.data.classes, config.model.num_classes
     if classes:
         # Matched as text, so 4, 4.0 and "4" in a CSV are all the class 4 (but "4.5" is not).
@@ -300,7 +297,7 @@ def _class_ids(column: pd.Series, config: RunConfig, what: str) -> np.ndarray:
         bad = np.flatnonzero(ids < 0)
         if bad.size:
             raise DataError(
-                f"Label column {name!r} of the {what} rows holds {_plain(column.iloc[int(bad[0])])!r} at row {int(bad[0])}, "
+                f"Label column {name!r} of the {what} rows holds {_show(column.iloc[int(bad[0])])} at row {int(bad[0])}, "
                 f"which is not one of data.classes {list(classes)} ({bad.size} such row(s))."
             )
         return ids
@@ -308,7 +305,7 @@ def _class_ids(column: pd.Series, config: RunConfig, what: str) -> np.ndarray:
     bad = np.flatnonzero(~(np.isfinite(values) & (values == np.round(values)) & (values >= 0) & (values < k)))
     if bad.size:
         raise DataError(
-            f"Label column {name!r} of the {what} rows holds {_plain(column.iloc[int(bad[0])])!r} at row {int(bad[0])}: "
+            f"Label column {name!r} of the {what} rows holds {_show(column.iloc[int(bad[0])])} at row {int(bad[0])}: "
             f"a multi-class label should be a class id in 0 .. {k - 1} (or list the labels in data.classes)."
         )
     return values.astype("int64")
