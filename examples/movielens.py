@@ -65,8 +65,13 @@ part alone does as well as DeepFM (`model.parts = ["deep"]`: holdout
 0.8567 / 0.8551 / 0.8552, mean 0.8557), so the FM parts do not yet earn
 their place here; FM alone reaches 0.8665 at seed 2017 with its own best
 `embedding_l2` (1e-5; 0.8921 at the default 1e-3). One L2 on the shared
-tables cannot suit both parts: benchmarks/README.md has the sweep. `benchmarks/movielens_accuracy.py` reproduces them,
-`benchmarks/movielens_plain.toml` is the plain model.
+tables cannot suit both parts: benchmarks/README.md has the sweep. Tables and
+an L2 of the FM's own, an auxiliary loss per part or averaged epoch weights did
+not change that (2026-12-02, seed 2017); FM and deep trained apart and blended
+reach 0.8496, but two deep-only models blended reach 0.8515, so the FM's own
+share is ~0.0015 (benchmarks/README.md). `benchmarks/movielens_accuracy.py`
+reproduces them (`--blend` for the blends), `benchmarks/movielens_plain.toml`
+is the plain model.
 
 Earlier measurements, plain fields: the regression model runs in float32, the binary one in `mixed_bfloat16` on
 this CPU (`build_deepfm`'s default). The code before row-sparse training gave
