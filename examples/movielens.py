@@ -67,9 +67,10 @@ their place here; FM alone reaches 0.8665 at seed 2017 with its own best
 `embedding_l2` (1e-5; 0.8921 at the default 1e-3). One L2 on the shared
 tables cannot suit both parts: benchmarks/README.md has the sweep. Tables and
 an L2 of the FM's own, an auxiliary loss per part or averaged epoch weights did
-not change that (2026-12-02, seed 2017); FM and deep trained apart and blended
-reach 0.8496, but two deep-only models blended reach 0.8515, so the FM's own
-share is ~0.0015 (benchmarks/README.md). `benchmarks/movielens_accuracy.py`
+not change that (2026-12-02, seed 2017). Trained apart and blended, FM alone
+and the deep part beat two blended deep-only models by 0.0012-0.0036 (seeds
+2017 / 7 / 42, benchmarks/README.md): the FM's own signal, of the order of
+the seed spread, which joint training does not harvest. `benchmarks/movielens_accuracy.py`
 reproduces them (`--blend` for the blends), `benchmarks/movielens_plain.toml`
 is the plain model.
 
