@@ -108,17 +108,19 @@ def blend_rows(predictions: dict) -> list[dict]:
 
     import numpy as np
 
-    def rmse(y, p):
-        return float(np.sqrt(np.mean((np.asarray(y) - p) ** 2)))
+    from deepfm_keras.metrics import rmse
 
+    weights = np.linspace(0.0, 1.0, 101)
     rows = []
     for a, b in itertools.combinations(predictions, 2):
         (yv, av), (_, bv) = predictions[a]["validation"], predictions[b]["validation"]
         (yh, ah), (_, bh) = predictions[a]["holdout"], predictions[b]["holdout"]
-        weights = np.linspace(0.0, 1.0, 101)
-        w = float(weights[int(np.argmin([rmse(yv, w * av + (1 - w) * bv) for w in weights]))])
-        rows.append({"a": a, "b": b, "weight_a": w, "validation": rmse(yv, w * av + (1 - w) * bv),
-                     "holdout": rmse(yh, w * ah + (1 - w) * bh)})  # fmt: skip
+        scores = [rmse(yv, w * av + (1 - w) * bv) for w in weights]
+        best = int(np.argmin(scores))
+        w = float(weights[best])
+        rows.append(
+            {"a": a, "b": b, "weight_a": w, "validation": scores[best], "holdout": rmse(yh, w * ah + (1 - w) * bh)}
+        )
     return rows
 
 
