@@ -79,9 +79,8 @@ def _predictions(args, seed: int, out_dirs: dict) -> dict:
     from deepfm_keras.cli import quiet_start_up
 
     quiet_start_up()  # before TensorFlow is imported here
-    from deepfm_keras import FeatureEncoder, load_model
+    from deepfm_keras import FeatureEncoder, batch_predict, load_model
     from deepfm_keras.config import load_config, parse_override
-    from deepfm_keras.data import make_dataset
     from deepfm_keras.pipeline import _load_frames, labels_of
 
     overrides = dict(parse_override(item) for item in args.set)
@@ -93,8 +92,8 @@ def _predictions(args, seed: int, out_dirs: dict) -> dict:
         model, encoder = load_model(out_dir / "model.keras"), FeatureEncoder.load(out_dir / "encoder.json")
         out[variant] = {}
         for part, frame in (("validation", val), ("holdout", test)):
-            x = make_dataset(encoder.transform(frame), batch_size=8192, shuffle=False)
-            out[variant][part] = (labels_of(frame, config, part), model.predict(x, verbose=0).reshape(-1))
+            scores = batch_predict(model, encoder.transform(frame)).reshape(-1)
+            out[variant][part] = (labels_of(frame, config, part), scores)
     return out
 
 
