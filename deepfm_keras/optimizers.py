@@ -16,7 +16,7 @@ get the stock Keras update, unchanged.
 | `SparseAdagrad` | Keras `Adagrad` formula | unchanged (Adagrad is lazy by nature) | 1x |
 | `RowWiseAdagrad` | one accumulator per row: `acc += mean(g^2)` | unchanged | 1/embedding_dim |
 | `SparseSGD` | Keras `SGD` (momentum lazily) | unchanged | 0 (1x with momentum) |
-| `SparseFtrl` | Keras `Ftrl` formula | unchanged | 2x |
+| `SparseFtrl` | TensorFlow's sparse FTRL kernel (= Keras `Ftrl` formula) | unchanged | 2x |
 
 `LazyAdam` follows the lazy semantics of TensorFlow 1's `LazyAdamOptimizer`
 and PyTorch's `SparseAdam`: the bias correction uses the global step, and the
@@ -25,17 +25,22 @@ every batch it is exactly Keras `Adam`. `SparseAdagrad` and `SparseSGD`
 without momentum give exactly the Keras results (their untouched rows have a
 zero gradient and would not move anyway).
 
-A model from `deepfm_keras.build_deepfm` resolves `compile(optimizer="adam")`
-(and `"adagrad"`, `"sgd"`, `"ftrl"`) to these classes, so the plain Keras
-call takes the sparse path. All are registered Keras objects: a `.keras` file
+Their names are in one table, `deepfm_keras.optimizer_names.NAMES` (also
+`NAMES`, `names` and `get` here): a model from `deepfm_keras.build_deepfm`
+resolves `compile(optimizer="adam")` to `LazyAdam`, so the plain Keras call
+takes the sparse path; stock dense Keras `Adam` is `"dense_adam"`.
+All are registered Keras objects: a `.keras` file
 saves and restores them with their state, and they work under
 `tf.distribute.MirroredStrategy` / `MultiWorkerMirroredStrategy` (the
 all-reduce of a row-sparse gradient gathers the slices and stays sparse).
 
 Decoupled `weight_decay` on a table applies to the rows a batch touches.
-Not supported on the sparse path (an error says so): `use_ema` and
-`gradient_accumulation_steps`, which keep a dense copy of every table, and
-`amsgrad`.
+`clipnorm`, `clipvalue` and `global_clipnorm` clip a table's gradient after
+its duplicate ids are merged, so the clipped gradient is the one the update
+uses, and keep it row-sparse (Keras' own `global_clipnorm` densifies it, and
+every row would move). Not supported on the sparse path (an error says so):
+`use_ema` and `gradient_accumulation_steps`, which keep a dense copy of every
+table, and `amsgrad`.
 
 Example:
 
@@ -54,6 +59,8 @@ from __future__ import annotations
 
 import keras
 import tensorflow as tf
+
+from deepfm_keras.optimizer_names import NAMES, get, names  # noqa: F401 (the names of the classes below)
 
 ROW_SPARSE_ATTRIBUTE = "row_sparse"
 """Attribute a layer sets to True on a table variable whose rows are looked up (see `mark_row_sparse`)."""
@@ -78,6 +85,11 @@ def _merge_duplicates(gradient: tf.IndexedSlices) -> tuple[tf.Tensor, tf.Tensor]
     indices, positions = tf.unique(gradient.indices)
     values = tf.math.unsorted_segment_sum(gradient.values, positions, tf.shape(indices)[0])
     return indices, values
+
+
+def _merged(gradient: tf.IndexedSlices) -> tf.IndexedSlices:
+    indices, values = _merge_duplicates(gradient)
+    return tf.IndexedSlices(values, indices, gradient.dense_shape)
 
 
 def _unsupported(optimizer, **flags) -> None:
@@ -126,6 +138,19 @@ class RowSparseOptimizer:
         if self._is_row_sparse(variable):
             return False
         return super()._use_weight_decay(variable)
+
+    def _clip_gradients(self, grads):
+        # Keras clips an IndexedSlices as it comes (duplicate ids unmerged; `global_clipnorm` densifies it).
+        # Here each row-sparse gradient is merged first and Keras' own clipping runs on its values.
+        clips = any(c is not None and c > 0 for c in (self.clipnorm, self.clipvalue, self.global_clipnorm))
+        if not clips or not any(isinstance(g, tf.IndexedSlices) for g in grads):
+            return super()._clip_gradients(grads)
+        grads = [_merged(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+        clipped = super()._clip_gradients([g.values if isinstance(g, tf.IndexedSlices) else g for g in grads])
+        return [
+            tf.IndexedSlices(c, g.indices, g.dense_shape) if isinstance(g, tf.IndexedSlices) else c
+            for g, c in zip(grads, clipped, strict=True)
+        ]
 
     def _slots(self, variable) -> list:
         raise NotImplementedError
@@ -221,9 +246,21 @@ class RowWiseAdagrad(RowSparseOptimizer, keras.optimizers.Adagrad):
 
     For a table marked row-sparse (every `CategoricalEmbedding` table), the
     accumulator has shape `(rows, 1)`: `acc_r += mean(g_r ** 2)` over the
-    row's columns, then `w_r -= lr * g_r / sqrt(acc_r + epsilon)`. Its slot
-    memory is `1 / embedding_dim` of Adagrad's (1/16 at embedding size 16).
-    Other variables (the MLP, `combine`) keep element-wise Keras `Adagrad`.
+    row's columns, then `w_r -= lr * g_r / sqrt(acc_r + epsilon)` (epsilon
+    inside the root, as Keras `Adagrad`). Its slot memory is
+    `1 / embedding_dim` of Adagrad's (1/16 at embedding size 16). Other
+    variables (the MLP, `combine`) keep element-wise Keras `Adagrad`.
+
+    FBGEMM's `rowwise_adagrad` (TorchRec's fused tables) starts the
+    accumulator at 0 and divides by `sqrt(acc_r) + epsilon`:
+    `RowWiseAdagrad(lr, initial_accumulator_value=0.0, epsilon=1e-8,
+    epsilon_outside_sqrt=True)` is that formula (1e-8 is FBGEMM's default).
+
+    Args:
+        *args: the arguments of `keras.optimizers.Adagrad`.
+        epsilon_outside_sqrt: on the tables, divide by `sqrt(acc) + epsilon`
+            (FBGEMM) instead of `sqrt(acc + epsilon)`.
+        **kwargs: the keyword arguments of `keras.optimizers.Adagrad`.
 
     Example:
 
@@ -235,6 +272,15 @@ class RowWiseAdagrad(RowSparseOptimizer, keras.optimizers.Adagrad):
     >>> tuple(opt._slots(table)[0].shape)
     (1001, 1)
     """
+
+    def __init__(self, *args, epsilon_outside_sqrt: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not isinstance(epsilon_outside_sqrt, bool):
+            raise ValueError(f"`epsilon_outside_sqrt` should be a bool. Received: {epsilon_outside_sqrt=}")
+        self.epsilon_outside_sqrt = epsilon_outside_sqrt
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon_outside_sqrt": self.epsilon_outside_sqrt}
 
     def build(self, var_list):
         if self.built:
@@ -263,6 +309,8 @@ class RowWiseAdagrad(RowSparseOptimizer, keras.optimizers.Adagrad):
     def _update_rows(self, rows, grad, slot_rows, lr):
         (accumulator,) = slot_rows
         accumulator = accumulator + tf.reduce_mean(tf.square(grad), axis=1, keepdims=True)
+        if self.epsilon_outside_sqrt:
+            return rows - lr * grad / (tf.sqrt(accumulator) + self.epsilon), [accumulator]
         return rows - lr * grad / tf.sqrt(accumulator + self.epsilon), [accumulator]
 
     def update_step(self, gradient, variable, learning_rate):
@@ -311,9 +359,16 @@ class SparseSGD(RowSparseOptimizer, keras.optimizers.SGD):
 class SparseFtrl(RowSparseOptimizer, keras.optimizers.Ftrl):
     """FTRL-proximal whose embedding-table updates touch only the rows in the batch.
 
-    The Keras `Ftrl` formula applied to the touched rows and their
-    accumulator and linear slots; the L1/L2 shrinkage of a row happens when
-    the row is in a batch (as TensorFlow's sparse FTRL kernels do).
+    For a row-sparse gradient this is TensorFlow's sparse FTRL: the result of
+    `tf.raw_ops.ResourceSparseApplyFtrlV2` on the merged gradient (duplicate
+    ids summed, as TensorFlow's FTRL optimizers feed that kernel) with
+    `l2 = l2_regularization_strength + beta / (2 * learning_rate)`, the same
+    l1, l2 shrinkage and `lr_power`. The kernel fed unmerged duplicate ids
+    would apply one FTRL step per occurrence instead. The formula is the
+    Keras `Ftrl` one, applied to the touched rows and their accumulator and
+    linear slots only: rows outside the batch keep their weights, where dense
+    Keras `Ftrl` sets every row whose linear slot is within l1 to 0 (at step
+    1, every row outside the batch).
 
     Example:
 
@@ -337,34 +392,3 @@ class SparseFtrl(RowSparseOptimizer, keras.optimizers.Ftrl):
         l1 = self.l1_regularization_strength
         rows = (tf.clip_by_value(linear, -l1, l1) - linear) / quadratic
         return rows, [new_accumulator, linear]
-
-
-_BY_NAME = {"adam": LazyAdam, "adagrad": SparseAdagrad, "sgd": SparseSGD, "ftrl": SparseFtrl}
-
-
-def get(identifier):
-    """Resolves an optimizer name to its row-sparse class; anything else to `keras.optimizers.get`.
-
-    `"adam"`, `"adagrad"`, `"sgd"` and `"ftrl"` (any case) give `LazyAdam`,
-    `SparseAdagrad`, `SparseSGD` and `SparseFtrl` with Keras' default
-    arguments; `"rowwise_adagrad"` gives `RowWiseAdagrad`. An optimizer
-    instance is returned as it is.
-
-    Args:
-        identifier: a name, a config dict or an optimizer instance.
-
-    Returns:
-        A `keras.optimizers.Optimizer`.
-
-    Example:
-
-    >>> type(get("adam")).__name__
-    'LazyAdam'
-    """
-    if isinstance(identifier, str):
-        name = identifier.lower()
-        if name in _BY_NAME:
-            return _BY_NAME[name]()
-        if name in ("rowwise_adagrad", "row_wise_adagrad", "rowwiseadagrad"):
-            return RowWiseAdagrad()
-    return keras.optimizers.get(identifier)

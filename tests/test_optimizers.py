@@ -22,8 +22,8 @@ from tests.helpers import save_and_load
 ROWS, DIM = 7, 3
 
 
-def _table(seed: int = 0, row_sparse: bool = True) -> keras.Variable:
-    values = np.random.default_rng(seed).normal(size=(ROWS, DIM)).astype("float32")
+def _table(seed: int = 0, row_sparse: bool = True, rows: int = ROWS) -> keras.Variable:
+    values = np.random.default_rng(seed).normal(size=(rows, DIM)).astype("float32")
     variable = keras.Variable(values, name="table")
     if row_sparse:
         mark_row_sparse(variable)
@@ -127,27 +127,59 @@ def test_lazy_adam_matches_a_numpy_lazy_adam_and_leaves_absent_rows_alone():
     assert not np.allclose(dense[[1, 3]], ours[[1, 3]])
 
 
-def test_row_wise_adagrad_keeps_one_accumulator_per_row():
+def _merged_numpy_grad(shape, ids):
+    """The dense gradient `_sparse_grad` gives for `ids`: the rows of repeated ids add up."""
+    grad = np.zeros(shape, "float32")
+    for position, i in enumerate(ids, start=1):
+        grad[i] += position * np.array([1.0, -2.0, 0.5], "float32")
+    return grad
+
+
+# (constructor arguments, epsilon outside the root): Keras' placement, and FBGEMM's rowwise_adagrad
+# (accumulator from 0, `lr * g / (sqrt(acc) + eps)`, FBGEMM's default eps).
+ROW_WISE_VARIANTS = {
+    "keras": ({"initial_accumulator_value": 0.1, "epsilon": 1e-7}, False),
+    "fbgemm": ({"initial_accumulator_value": 0.0, "epsilon": 1e-8, "epsilon_outside_sqrt": True}, True),
+}
+
+
+@pytest.mark.parametrize("variant", ROW_WISE_VARIANTS)
+def test_row_wise_adagrad_keeps_one_accumulator_per_row(variant):
+    kwargs, outside = ROW_WISE_VARIANTS[variant]
     start = _table().numpy()
-    ours, optimizer = _run(RowWiseAdagrad(0.1, initial_accumulator_value=0.1, epsilon=1e-7), SOME_ROWS)
+    ours, optimizer = _run(RowWiseAdagrad(0.1, **kwargs), SOME_ROWS)
     (accumulator,) = optimizer._slots(optimizer._trainable_variables[0])
     assert tuple(accumulator.shape) == (ROWS, 1)
-    table, acc = start.copy(), np.full((ROWS, 1), 0.1, "float32")
-    coefficient = np.array([1.0, -2.0, 0.5], "float32")
+    eps = kwargs["epsilon"]
+    table, acc = start.copy(), np.full((ROWS, 1), kwargs["initial_accumulator_value"], "float32")
     for ids in SOME_ROWS:
-        grad = np.zeros_like(table)
-        for position, i in enumerate(ids, start=1):
-            grad[i] += position * coefficient
+        grad = _merged_numpy_grad(table.shape, ids)
         for i in set(ids):
             acc[i] += np.mean(grad[i] ** 2)
-            table[i] -= 0.1 * grad[i] / np.sqrt(acc[i] + 1e-7)
+            denominator = np.sqrt(acc[i]) + eps if outside else np.sqrt(acc[i] + eps)
+            table[i] -= 0.1 * grad[i] / denominator
     np.testing.assert_allclose(ours, table, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(accumulator.numpy(), acc, rtol=1e-5)
+    np.testing.assert_array_equal(ours[[0, 2, 4]], start[[0, 2, 4]])
 
 
-def test_row_wise_adagrad_dense_gradient_uses_the_same_formula():
-    sparse, _ = _run(RowWiseAdagrad(0.1), ALL_ROWS)
-    dense, _ = _run(RowWiseAdagrad(0.1), ALL_ROWS, dense=True)
+def test_row_wise_adagrad_epsilon_placement_changes_the_step_and_is_in_the_config():
+    # A large epsilon makes the two placements far apart: sqrt(acc + 1) vs sqrt(acc) + 1.
+    inside, _ = _run(RowWiseAdagrad(0.1, epsilon=1.0), SOME_ROWS)
+    outside, optimizer = _run(RowWiseAdagrad(0.1, epsilon=1.0, epsilon_outside_sqrt=True), SOME_ROWS)
+    assert not np.allclose(inside[[1, 3]], outside[[1, 3]], rtol=1e-3)
+    assert RowWiseAdagrad().get_config()["epsilon_outside_sqrt"] is False
+    config = keras.saving.serialize_keras_object(optimizer)
+    assert config["config"]["epsilon_outside_sqrt"] is True
+    assert keras.saving.deserialize_keras_object(config).epsilon_outside_sqrt is True
+    with pytest.raises(ValueError, match="epsilon_outside_sqrt"):
+        RowWiseAdagrad(epsilon_outside_sqrt="yes")
+
+
+@pytest.mark.parametrize("outside", [False, True], ids=["keras", "fbgemm"])
+def test_row_wise_adagrad_dense_gradient_uses_the_same_formula(outside):
+    sparse, _ = _run(RowWiseAdagrad(0.1, epsilon_outside_sqrt=outside), ALL_ROWS)
+    dense, _ = _run(RowWiseAdagrad(0.1, epsilon_outside_sqrt=outside), ALL_ROWS, dense=True)
     np.testing.assert_allclose(sparse, dense, rtol=1e-5, atol=1e-6)
 
 
@@ -156,6 +188,169 @@ def test_row_wise_adagrad_is_element_wise_adagrad_for_unmarked_variables():
     theirs, _ = _run(keras.optimizers.Adagrad(0.1), ALL_ROWS, dense=True, row_sparse=False)
     np.testing.assert_allclose(ours, theirs, rtol=1e-6)
     assert tuple(optimizer._accumulators[0].shape) == (ROWS, DIM)
+
+
+CLIPPING = {"clipnorm": 1.0, "clipvalue": 0.5, "global_clipnorm": 1.0}
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda **c: LazyAdam(0.05, **c), lambda **c: SparseSGD(0.1, momentum=0.9, **c), lambda **c: SparseFtrl(0.1, **c)],
+    ids=["lazy_adam", "momentum", "ftrl"],
+)
+@pytest.mark.parametrize("option", CLIPPING)
+def test_clipping_keeps_rows_outside_the_batch_bit_identical(option, make):
+    optimizer = make(**{option: CLIPPING[option]})
+    table = _table(rows=20)
+    optimizer.build([table])
+    start = table.numpy()
+    optimizer.apply([_sparse_grad(table, [0, 1, 2, 2, 3, 4, 5, 6, 7, 8, 9, 9])], [table])
+    after_first = table.numpy()
+    np.testing.assert_array_equal(after_first[10:], start[10:])
+    optimizer.apply([_sparse_grad(table, [10, 11, 12, 12, 13, 14, 15, 16, 17, 18, 19])], [table])
+    np.testing.assert_array_equal(table.numpy()[:10], after_first[:10])
+    assert np.all(np.any(table.numpy()[10:] != after_first[10:], axis=1))
+
+
+@pytest.mark.parametrize("option", CLIPPING)
+def test_clipped_row_sparse_gradient_is_merged_and_stays_row_sparse(option):
+    optimizer = LazyAdam(0.05, **{option: CLIPPING[option]})
+    table = _table()
+    optimizer.build([table])
+    (clipped,) = optimizer._clip_gradients([_sparse_grad(table, [1, 3, 3, 1, 6])])
+    assert isinstance(clipped, tf.IndexedSlices)
+    assert sorted(clipped.indices.numpy().tolist()) == [1, 3, 6]  # one slice per distinct id
+
+
+def _numpy_clip(option, value, grads):
+    """Keras' clipping of dense arrays: per gradient norm, element-wise value, or the global norm."""
+    if option == "clipnorm":
+        return [g * value / max(np.linalg.norm(g), value) for g in grads]
+    if option == "clipvalue":
+        return [np.clip(g, -value, value) for g in grads]
+    norm = np.sqrt(sum(np.sum(g.astype("float64") ** 2) for g in grads))
+    return [g * min(1.0, value / norm) for g in grads]
+
+
+@pytest.mark.parametrize("option", CLIPPING)
+def test_clipped_lazy_adam_update_equals_numpy_merge_then_clip(option):
+    lr, beta_1, beta_2, eps = 0.05, 0.9, 0.999, 1e-7
+    table, bias = _table(), keras.Variable(np.array([0.5, -0.5, 1.0], "float32"), name="bias")
+    optimizer = LazyAdam(lr, **{option: CLIPPING[option]})
+    optimizer.build([table, bias])
+    expected, expected_bias = table.numpy().astype("float64"), bias.numpy().astype("float64")
+    m, v = np.zeros_like(expected), np.zeros_like(expected)
+    bias_m, bias_v = np.zeros(3), np.zeros(3)
+    for step, ids in enumerate(SOME_ROWS, start=1):
+        bias_grad = np.array([0.3, -0.1, 0.2], "float32") * step
+        optimizer.apply([_sparse_grad(table, ids), tf.constant(bias_grad)], [table, bias])
+        grad, bias_grad = _numpy_clip(option, CLIPPING[option], [_merged_numpy_grad(expected.shape, ids), bias_grad])
+        alpha = lr * np.sqrt(1 - beta_2**step) / (1 - beta_1**step)
+        rows = sorted(set(ids))
+        m[rows] = beta_1 * m[rows] + (1 - beta_1) * grad[rows]
+        v[rows] = beta_2 * v[rows] + (1 - beta_2) * grad[rows] ** 2
+        expected[rows] -= alpha * m[rows] / (np.sqrt(v[rows]) + eps)
+        bias_m = beta_1 * bias_m + (1 - beta_1) * bias_grad
+        bias_v = beta_2 * bias_v + (1 - beta_2) * bias_grad**2
+        expected_bias -= alpha * bias_m / (np.sqrt(bias_v) + eps)
+    np.testing.assert_allclose(table.numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(bias.numpy(), expected_bias, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("option", CLIPPING)
+def test_clipping_of_dense_gradients_is_exactly_keras(option):
+    def run(optimizer):
+        rng = np.random.default_rng(5)
+        kernel = keras.Variable(rng.normal(size=(4, 2)).astype("float32"), name="kernel")
+        bias = keras.Variable(rng.normal(size=(2,)).astype("float32"), name="bias")
+        for _ in range(3):
+            grads = [tf.constant(rng.normal(size=(4, 2)) * 3, "float32"), tf.constant(rng.normal(size=2), "float32")]
+            optimizer.apply(grads, [kernel, bias])
+        return kernel.numpy(), bias.numpy()
+
+    for ours, theirs in zip(
+        run(LazyAdam(0.05, **{option: CLIPPING[option]})),
+        run(keras.optimizers.Adam(0.05, **{option: CLIPPING[option]})),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+FTRL_SETTINGS = {
+    "shrinkage": dict(
+        learning_rate=0.1,
+        l1_regularization_strength=0.01,
+        l2_regularization_strength=0.02,
+        l2_shrinkage_regularization_strength=0.03,
+        beta=0.1,
+        learning_rate_power=-0.5,
+        initial_accumulator_value=0.1,
+    ),
+    "power_0.7": dict(
+        learning_rate=0.05,
+        l1_regularization_strength=0.5,
+        l2_regularization_strength=0.0,
+        beta=0.0,
+        learning_rate_power=-0.7,
+        initial_accumulator_value=0.3,
+    ),
+    "sparsifying_l1": dict(
+        learning_rate=0.2,
+        l1_regularization_strength=3.0,
+        l2_regularization_strength=0.1,
+        l2_shrinkage_regularization_strength=0.2,
+        beta=1.0,
+        initial_accumulator_value=0.0,
+    ),
+}
+
+
+@pytest.mark.parametrize("setting", FTRL_SETTINGS)
+def test_sparse_ftrl_equals_tensorflow_sparse_ftrl_kernel(setting):
+    kwargs = FTRL_SETTINGS[setting]
+    table = _table()
+    optimizer = SparseFtrl(**kwargs)
+    optimizer.build([table])
+    reference = optimizer.get_config()  # the kernel's arguments, Keras' defaults filled in
+    lr, l1 = reference["learning_rate"], reference["l1_regularization_strength"]
+    l2 = reference["l2_regularization_strength"] + reference["beta"] / (2 * lr)
+    accumulator = np.full((ROWS, DIM), reference["initial_accumulator_value"], "float32")
+    theirs = [tf.Variable(table.numpy()), tf.Variable(accumulator), tf.Variable(np.zeros((ROWS, DIM), "float32"))]
+    unmerged = [tf.Variable(t) for t in theirs]
+    kernel_args = {
+        "lr": lr,
+        "l1": l1,
+        "l2": l2,
+        "l2_shrinkage": reference["l2_shrinkage_regularization_strength"],
+        "lr_power": reference["learning_rate_power"],
+    }
+    for ids in [*SOME_ROWS, ALL_ROWS[1]]:
+        grad = _sparse_grad(table, ids)
+        optimizer.apply([grad], [table])
+        indices, positions = np.unique(grad.indices.numpy(), return_inverse=True)
+        merged = tf.math.unsorted_segment_sum(grad.values, positions, len(indices))
+        var, accum, linear = (t.handle for t in theirs)
+        tf.raw_ops.ResourceSparseApplyFtrlV2(
+            var=var, accum=accum, linear=linear, grad=merged, indices=indices, **kernel_args
+        )
+        var, accum, linear = (t.handle for t in unmerged)
+        tf.raw_ops.ResourceSparseApplyFtrlV2(
+            var=var, accum=accum, linear=linear, grad=grad.values, indices=grad.indices, **kernel_args
+        )
+    ours = [table.numpy(), *(s.numpy() for s in optimizer._slots(table))]
+    for name, mine, kernel in zip(["table", "accumulator", "linear"], ours, theirs, strict=True):
+        np.testing.assert_allclose(mine, kernel.numpy(), rtol=1e-5, atol=1e-5, err_msg=name)
+    # The kernel fed the unmerged duplicate ids takes one FTRL step per occurrence: not the same optimizer.
+    assert not np.allclose(unmerged[0].numpy(), theirs[0].numpy(), atol=1e-3)
+
+
+def test_sparse_ftrl_leaves_rows_outside_the_batch_where_dense_keras_ftrl_zeroes_them():
+    start = _table().numpy()
+    ours, _ = _run(SparseFtrl(0.1, l1_regularization_strength=0.01), [[1, 3, 3]])
+    dense, _ = _run(keras.optimizers.Ftrl(0.1, l1_regularization_strength=0.01), [[1, 3, 3]], dense=True)
+    np.testing.assert_array_equal(ours[[0, 2, 4, 5, 6]], start[[0, 2, 4, 5, 6]])
+    assert not dense[[0, 2, 4, 5, 6]].any()
+    np.testing.assert_allclose(ours[[1, 3]], dense[[1, 3]], rtol=1e-6)
 
 
 def test_weight_decay_applies_to_touched_rows_only():
