@@ -1,7 +1,11 @@
+import gc
+import weakref
+
 import numpy as np
 import pytest
 
 from deepfm_keras import CategoricalFeature, MultiCategoricalFeature, NumericFeature, batch_predict, build_deepfm
+from deepfm_keras.tasks import Task
 from tests.helpers import save_and_load
 
 SPEC = [
@@ -61,3 +65,36 @@ def test_bad_inputs_name_the_feature(model):
         batch_predict(model, {**x, "u": x["u"][:9]})
     with pytest.raises(ValueError, match="batch_size"):
         batch_predict(model, x, batch_size=0)
+
+
+def test_a_scored_model_can_be_freed():
+    m = build_deepfm(SPEC, embedding_dim=4, hidden_units=(8,))
+    batch_predict(m, make_inputs(10))
+    batch_predict(m, make_inputs(10), jit_compile=True)
+    ref = weakref.ref(m)
+    del m
+    gc.collect()
+    assert ref() is None
+
+
+@pytest.fixture(scope="module")
+def two_heads():
+    m = build_deepfm(SPEC, embedding_dim=4, hidden_units=(8,), tasks=[Task("click"), Task("buy")])
+    rng = np.random.default_rng(3)
+    for w in m.weights:
+        w.assign(rng.normal(scale=0.3, size=w.shape).astype("float32"))
+    return m
+
+
+@pytest.mark.parametrize("rows", [0, 1, 301, 1000])
+def test_a_model_with_several_heads_scores_like_predict(two_heads, rows):
+    x = make_inputs(rows, seed=4)
+    expected = two_heads.predict(x, batch_size=256, verbose=0)
+    out = batch_predict(two_heads, x, batch_size=300)
+    assert isinstance(out, dict) and sorted(out) == sorted(expected) == ["buy", "click"]
+    for name in expected:
+        assert out[name].shape == expected[name].shape == (rows, 1)
+        assert out[name].dtype == expected[name].dtype
+        np.testing.assert_allclose(out[name], expected[name], rtol=1e-5, atol=1e-6)
+    if rows:
+        assert not np.allclose(out["buy"], out["click"])  # each head's own numbers, not one head twice

@@ -8,7 +8,7 @@ label \t I1 ... I13 \t C1 ... C26
 
 `label` is 0 or 1, `I1..I13` are integers (they can be negative) and
 `C1..C26` are hashed categorical values (8 hex digits); an empty field is a
-missing value. The reader streams any number of files (plain or `.gz`) with
+missing value. The reader streams any number of files (plain or gzip) with
 `tf.data`, parsing whole batches of lines at once, so files far larger than
 memory train with a fixed footprint. It is a client of `FeatureEncoder`: the
 parsed raw columns go through `reader.encoder.encode`, the same encoding
@@ -49,7 +49,14 @@ Policies (all tested):
   `I<k>_missing` is 1.0, so "missing" and "zero" stay distinct. Served, an
   `I` field is a float64 (NaN for missing) and a `C` field a string.
 
-- A truncated or corrupt `.gz` file raises, naming the file, in every read
+- A file is gzip-compressed when its first two bytes are the gzip header
+  `1f 8b`, whatever its name (`day_0.gz`, `day_0.GZ`, `day_0`, `day_0.txt`);
+  every read path decides the same way. A file named `*.gz` (any case)
+  that does not start with that header (empty, plain text, an HTML error
+  page, a Git LFS pointer) raises, naming the file, rather than being read
+  as text: its name says it holds compressed rows, and reading its content
+  as lines would train on none of them.
+- A truncated or corrupt gzip file raises, naming the file, in every read
   path; nothing trains on the part that happened to decompress. TensorFlow's
   gzip reader stops silently at a truncation, so the stream counts the bytes
   of each file's lines and, at its end, compares them with the size the gzip
@@ -114,8 +121,33 @@ def _check_files(files) -> list[str]:
     return files
 
 
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _is_gzip(path: str) -> bool:
+    """Whether a file is gzip-compressed, decided by its first two bytes (`1f 8b`), never by its name.
+
+    Raises:
+        ValueError: for a file named `*.gz` (any case) that does not start
+            with the gzip header: an empty file, plain text, an HTML page or a
+            Git LFS pointer saved under a gzip name.
+    """
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head[:2] == _GZIP_MAGIC:
+        return True
+    if path.lower().endswith(".gz"):
+        found = "it is empty" if not head else f"it starts with {head!r}"
+        raise ValueError(
+            f"Criteo file {path} is not a gzip file: its name ends in .gz, but {found}, not the gzip header 1f 8b. "
+            "Rename it if it is plain text."
+        )
+    return False
+
+
 def _compression(path: str) -> str:
-    return "GZIP" if path.endswith(".gz") else ""
+    """`tf.data`'s compression type of a Criteo file: `"GZIP"` or `""`, from its content (`_is_gzip`)."""
+    return "GZIP" if _is_gzip(path) else ""
 
 
 def _positive_int(name: str, value) -> int:
@@ -128,7 +160,7 @@ def _gzip_trailer_size(path: str) -> int:
     """The ISIZE field of a gzip file's last 4 bytes: its uncompressed size mod 2**32 (of the last member)."""
     with open(path, "rb") as f:
         head = f.read(2)
-        if head != b"\x1f\x8b" or f.seek(0, os.SEEK_END) < 18:
+        if head != _GZIP_MAGIC or f.seek(0, os.SEEK_END) < 18:
             raise ValueError(f"Criteo file {path} is not a gzip file (no gzip header or shorter than 18 bytes).")
         f.seek(-4, os.SEEK_END)
         return int.from_bytes(f.read(4), "little")
@@ -498,7 +530,7 @@ class CriteoReader:
         downsampled alike the same way, and leave data that is not unweighted.
 
         Args:
-            files: Criteo-format files (plain or `.gz`).
+            files: Criteo-format files, plain or gzip (told apart by content).
             batch_size: lines per batch (before malformed lines are dropped).
             shuffle_buffer: batches in the shuffle buffer (0: no shuffling).
             seed: seed of the shuffling.
@@ -508,8 +540,9 @@ class CriteoReader:
 
         Raises:
             FileNotFoundError: naming a file that does not exist.
-            ValueError: naming a `.gz` file without a gzip header.
-            tf.errors.InvalidArgumentError: while iterating, naming a `.gz`
+            ValueError: naming a file named `*.gz` that does not start with
+                the gzip header, or a gzip file shorter than 18 bytes.
+            tf.errors.InvalidArgumentError: while iterating, naming a gzip
                 file that ends early (truncated).
             tf.errors.DataLossError: while iterating, for corrupt gzip data.
             ValueError: for a `class_weight` without exactly the keys 0 and
@@ -615,7 +648,7 @@ def fit_encoder(
     value.
 
     Args:
-        files: Criteo-format files (plain or `.gz`).
+        files: Criteo-format files, plain or gzip (told apart by content).
         min_count: minimum number of occurrences of a kept value.
         max_size: keep at most this many values per field (None: all).
         missing_indicators: as in `CriteoReader`.
@@ -624,14 +657,15 @@ def fit_encoder(
             rate and the ETA (a live line on a terminal, a line every 10%
             or 30 s in a log; `deepfm_keras.progress.Progress`), or a
             callable `(lines_done, seconds)` called after each batch. The
-            total of a `.gz` file over 4 GiB is an estimate.
+            total of a gzip file over 4 GiB is an estimate.
 
     Returns:
         A fitted `FeatureEncoder` for `CriteoReader(encoder=...)`.
 
     Raises:
-        ValueError: naming a `.gz` file that is truncated or corrupt; when no
-            line is well-formed (an empty file, another format).
+        ValueError: naming a gzip file that is truncated or corrupt, or a
+            file named `*.gz` that is not gzip; when no line is well-formed
+            (an empty file, another format).
     """
     import tensorflow as tf
 
@@ -755,17 +789,18 @@ def validate_files(
     when the streaming pass found malformed lines).
 
     Args:
-        files: Criteo-format files (plain or `.gz`).
+        files: Criteo-format files, plain or gzip (told apart by content).
         max_examples: how many malformed lines to name.
         progress: `True` to report to stderr the lines and bytes done (of
-            the files as stored: compressed bytes of a `.gz`), the rate and
+            the files as stored: compressed bytes of a gzip file), the rate and
             the ETA; or a callable `(lines_done, seconds)`.
 
     Returns:
         A `ValidationReport`; each example reads `"FILE:LINE: reason"`.
 
     Raises:
-        ValueError: naming a `.gz` file that is truncated or corrupt.
+        ValueError: naming a gzip file that is truncated or corrupt, or a
+            file named `*.gz` that is not gzip.
 
     Example:
 
@@ -791,7 +826,7 @@ def validate_files(
 
 def _validate_file(path: str, report: ValidationReport, max_examples: int, progress=None, every: int = 16384) -> None:
     with open(path, "rb") as stored:
-        f = gzip.GzipFile(fileobj=stored) if path.endswith(".gz") else stored
+        f = gzip.GzipFile(fileobj=stored) if _is_gzip(path) else stored
         position, number = 0, 0
         for number, raw in enumerate(f, start=1):
             line = raw.rstrip(b"\n")
@@ -811,7 +846,7 @@ def _validate_file(path: str, report: ValidationReport, max_examples: int, progr
 
 
 def write_synthetic(path, num_rows: int, *, seed: int = 0, chunk_rows: int = 200_000, vocabulary: int = 10_000) -> str:
-    """Writes `num_rows` synthetic Criteo-format lines to `path` (gzip when it ends in `.gz`).
+    """Writes `num_rows` synthetic Criteo-format lines to `path` (gzip when it ends in `.gz`, any case).
 
     Values follow simple skewed laws (Zipf-like categorical values, geometric
     counts, about 10% missing) and the label depends on a few of them through a
@@ -837,7 +872,7 @@ def write_synthetic(path, num_rows: int, *, seed: int = 0, chunk_rows: int = 200
     cumulative = np.cumsum(1.0 / np.arange(1, vocabulary + 1) ** 1.1)  # Zipf-like value frequencies
     cumulative /= cumulative[-1]
     path = os.fspath(path)
-    opener = gzip.open if path.endswith(".gz") else open
+    opener = gzip.open if path.lower().endswith(".gz") else open
     with opener(path, "wb") as out:
         done = 0
         while done < num_rows:

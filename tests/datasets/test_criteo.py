@@ -145,6 +145,8 @@ def test_synthetic_files_are_valid_and_seeded(tmp_path):
     a = criteo.write_synthetic(tmp_path / "a.txt", 2500, seed=1, chunk_rows=1000)
     b = criteo.write_synthetic(tmp_path / "b.txt.gz", 2500, seed=1, chunk_rows=1000)
     assert open(a, "rb").read() == gzip.open(b).read()
+    c = criteo.write_synthetic(tmp_path / "c.TXT.GZ", 2500, seed=1, chunk_rows=1000)  # any case of .gz: gzip
+    assert gzip.open(c).read() == open(a, "rb").read()
     report = criteo.validate_files([a, b])
     assert (report.rows, report.malformed_rows) == (5000, 0)
     df = naive_frame(a)
@@ -280,12 +282,59 @@ def test_a_truncated_or_corrupt_gzip_file_raises_in_every_read_path(damaged_gz, 
         criteo.gzip_content_size(path)
 
 
+def read_every_path(path):
+    """What each read path of the module makes of one file: rows, raw columns, a vocabulary, a validation."""
+    reader = criteo.CriteoReader(num_buckets=1000)
+    features, labels = read_all(reader, path, batch_size=100)
+    raw = [r for r, _ in reader.raw_dataset(path, batch_size=100)]
+    raw = {k: np.concatenate([r[k].numpy() for r in raw]) for k in ("I1", "C3")}
+    done = []
+    encoder = criteo.fit_encoder(path, min_count=1, batch_size=100, progress=lambda lines, _: done.append(lines))
+    report = criteo.validate_files(path)
+    return features, labels, raw, encoder.vocabularies, done[-1], (report.rows, report.malformed_rows)
+
+
+@pytest.mark.parametrize("name", ["x.gz", "x.GZ", "x.txt", "x"])
+def test_gzip_is_detected_by_content_whatever_the_name(criteo_dir, tmp_path, name):
+    plain = criteo_dir / "criteo_kaggle_8k_dev.txt"
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(plain.read_bytes()))
+    expected = read_every_path(plain)
+    # Before: a gzip file not named `*.gz` was read as text, every line malformed, 0 of its 409 rows kept.
+    got = read_every_path(path)
+    for name_of, want, have in zip(
+        ["features", "labels", "raw", "vocabularies", "lines", "report"], expected, got, strict=True
+    ):
+        if isinstance(want, dict):
+            assert sorted(want) == sorted(have), name_of
+            for key in want:
+                np.testing.assert_array_equal(np.asarray(have[key]), np.asarray(want[key]), err_msg=f"{name_of} {key}")
+        else:
+            np.testing.assert_array_equal(have, want, err_msg=name_of)
+    assert got[1].shape == (409, 1) and got[5] == (409, 0)
+    assert criteo._content_size_estimate(str(path)) == plain.stat().st_size  # progress=True totals
+
+
 def test_a_gz_file_that_is_not_gzip_is_refused(tmp_path):
-    for content in (b"", b"1\t2\t3\n", b"\x1f\x8b"):
-        path = tmp_path / "not.gz"
-        path.write_bytes(content)
-        with pytest.raises(ValueError, match=f"Criteo file {path} is not a gzip file"):
-            criteo.CriteoReader().dataset(path)
+    gz_header_only = tmp_path / "short.txt"
+    gz_header_only.write_bytes(b"\x1f\x8b")  # gzip by its first bytes, too short to be one
+    with pytest.raises(ValueError, match=f"Criteo file {gz_header_only} is not a gzip file"):
+        criteo.CriteoReader().dataset(gz_header_only)
+    for name in ("not.gz", "NOT.GZ"):
+        for content in (b"", good_line(1).encode() + b"\n", b"\x1f\x8b"):
+            path = tmp_path / name
+            path.write_bytes(content)
+            message = f"Criteo file {path} is not a gzip file"
+            with pytest.raises(ValueError, match=message):
+                criteo.CriteoReader().dataset(path)
+            with pytest.raises(ValueError, match=message):
+                criteo.CriteoReader().raw_dataset(path)
+            with pytest.raises(ValueError, match=message):
+                criteo.fit_encoder(path, min_count=1)
+            with pytest.raises(ValueError, match=message):
+                criteo.fit_encoder(path, min_count=1, progress=True)
+            with pytest.raises(ValueError, match=f"Criteo file {path} is (not a|a truncated or corrupt) gzip file"):
+                criteo.validate_files(path)
 
 
 def test_fit_encoder_refuses_files_with_no_well_formed_line(tmp_path):
