@@ -155,11 +155,13 @@ def prepare_dataset(dataset: tf.data.Dataset, strategy: tf.distribute.Strategy |
     """Sets a batched `tf.data.Dataset` up to be distributed by Keras under `strategy`.
 
     Keras' `fit` hands the dataset to `strategy.experimental_distribute_dataset`,
-    which splits each global batch across the local replicas. Under a
-    multi-worker strategy the dataset is also sharded by data
-    (`AutoShardPolicy.DATA`: worker i of n keeps batches i, i + n, ...), which
-    works for in-memory and file-based pipelines alike and avoids
-    TensorFlow's AUTO policy falling back with a warning. The dataset is
+    which splits each global batch across the replicas. Under a multi-worker
+    strategy the dataset is also sharded by data (`AutoShardPolicy.DATA`),
+    which works for in-memory and file-based pipelines alike and avoids
+    TensorFlow's AUTO policy falling back with a warning: TensorFlow first
+    rebatches each global batch into one part per replica, then every worker
+    keeps its own parts, so with n one-replica workers worker i gets the
+    i-th of n consecutive slices of every global batch. The dataset is
     prefetched.
 
     Args:
@@ -205,14 +207,48 @@ def is_multi_worker(strategy: tf.distribute.Strategy | None = None) -> bool:
     return sum(len(cluster.get(t, [])) for t in WORKER_TASK_TYPES) > 1
 
 
-def _local(values, strategy):
-    """This worker's value of each per-replica output of `strategy.run`, as a float."""
+def _first_replica(values, strategy):
+    """The first local replica's value of each output of `strategy.run`, as a float.
+
+    No collective runs: under `MultiWorkerMirroredStrategy` these are one
+    replica's running metrics over its own share of the batches seen so far,
+    which differ between workers. They serve the per-batch callbacks only.
+    """
     return {
         name: float(strategy.experimental_local_results(value)[0])
         if isinstance(value, tf.distribute.DistributedValues)
         else float(value)
         for name, value in values.items()
     }
+
+
+def _global_logs(model, step_outputs, strategy):
+    """The model's metrics over every replica of every worker, as floats; the same on all workers.
+
+    Keras keeps metric state (`Mean`'s total and count, `AUC`'s confusion
+    counts) in `synchronization="on_read"`, `aggregation="sum"` variables, so
+    `model.get_metrics_result()` read in cross-replica context all-reduces the
+    state before `result()`: means are weighted by rows (and sample weights)
+    across workers, and AUC is that of the union of the shards. When the step
+    returns other keys than `model.metrics` (a custom `train_step`), the last
+    step's outputs are averaged over all replicas instead. Every worker must
+    call it at the same point: it runs collectives.
+    """
+    results = model.get_metrics_result()
+    if set(results) != set(step_outputs):
+        results = {
+            name: strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
+            if isinstance(value, tf.distribute.DistributedValues)
+            else value
+            for name, value in step_outputs.items()
+        }
+    return {name: float(value) for name, value in results.items()}
+
+
+def _any_worker(flag: bool, strategy) -> bool:
+    """Whether `flag` is true on at least one worker (a collective: every worker must call it)."""
+    flags = strategy.experimental_distribute_values_from_function(lambda _: tf.constant(float(flag)))
+    return bool(strategy.reduce(tf.distribute.ReduceOp.SUM, flags, axis=None) > 0)
 
 
 def multi_worker_fit(
@@ -233,18 +269,31 @@ def multi_worker_fit(
     TensorFlow's and Keras' own pieces: `strategy.experimental_distribute_dataset`,
     `strategy.run(model.train_step)` (Keras' train step: loss, gradients
     all-reduced by the optimizer, metrics) and a `keras.callbacks.CallbackList`,
-    so `BackupAndRestore`, `ModelCheckpoint`, `EarlyStopping`, `TensorBoard` and
-    `ContributionLogger` work as with `fit`. Logged metrics are this worker's.
+    so `BackupAndRestore`, `ModelCheckpoint`, `EarlyStopping`,
+    `ReduceLROnPlateau`, `TensorBoard` and `ContributionLogger` work as with `fit`.
+
+    Every worker runs the same callbacks, and a worker that stops or saves
+    alone leaves the others waiting in (or crashing on) a collective, so
+    their decisions must agree. The epoch logs the callbacks get (training
+    metrics over the epoch, `val_` metrics over the whole validation set)
+    are therefore reduced across workers from the metric variables (see
+    `_global_logs`): identical on every worker. After `on_epoch_end`, all
+    workers stop if any callback set `model.stop_training` on any worker.
+    Per-batch logs (`on_train_batch_end`) are the first local replica's
+    running values, not reduced (a reduction per step would cost a
+    collective per step); `model.stop_training` set during an epoch takes
+    effect at its end.
 
     Args:
         model: a compiled model built inside `strategy.scope()`.
         dataset: training data, batched at the global batch size; it is
-            sharded across workers batch by batch (see `prepare_dataset`).
-            Keep the number of batches a multiple of the number of workers
-            (the tests do); uneven last steps are left to `tf.distribute`.
+            split across workers (see `prepare_dataset`). Keep every batch
+            full; uneven last steps are left to `tf.distribute`.
         epochs: the epoch to stop at (as in `fit`).
-        validation_data: optional dataset, evaluated at each epoch end with
-            `model.test_step`; its metrics are logged with a `val_` prefix.
+        validation_data: optional dataset, split across workers like
+            `dataset` and evaluated at each epoch end with `model.test_step`;
+            its metrics, reduced over all workers, are logged with a `val_`
+            prefix.
         callbacks: Keras callbacks.
         strategy: the strategy the model was built under; defaults to the
             current one.
@@ -282,19 +331,23 @@ def multi_worker_fit(
         for epoch in range(initial_epoch, epochs):
             model.reset_metrics()
             callback_list.on_epoch_begin(epoch)
+            outputs = {}
             for step, batch in enumerate(train_data):
                 callback_list.on_train_batch_begin(step)
-                logs = _local(train_step(batch), strategy)
-                callback_list.on_train_batch_end(step, logs)
-            epoch_logs = dict(logs)
+                outputs = train_step(batch)
+                callback_list.on_train_batch_end(step, _first_replica(outputs, strategy))
+            epoch_logs = _global_logs(model, outputs, strategy)
             if val_data is not None:
                 model.reset_metrics()
-                val_logs = {}
+                outputs = {}
                 for batch in val_data:
-                    val_logs = _local(test_step(batch), strategy)
-                epoch_logs.update({f"val_{name}": value for name, value in val_logs.items()})
+                    outputs = test_step(batch)
+                epoch_logs.update(
+                    {f"val_{name}": value for name, value in _global_logs(model, outputs, strategy).items()}
+                )
             callback_list.on_epoch_end(epoch, epoch_logs)
             logs = epoch_logs
+            model.stop_training = _any_worker(model.stop_training, strategy)
             if model.stop_training:
                 break
         callback_list.on_train_end(logs)

@@ -1,14 +1,17 @@
 """Strategy handling: choice of strategy (default on one device), batch sizes, datasets; Mirrored and multi-worker runs."""
 
 import json
+import time
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from deepfm_keras import distribute
+from tests.workers.common import flipped_validation_data
 from tests.workers.events import read_scalars
-from tests.workers.launch import finish, free_ports, kill_all, load_weights, read_json, start, worker_env
+from tests.workers.launch import TIMEOUT_S, finish, free_ports, kill_all, load_weights, read_json, start, worker_env
 
 TWO_WORKERS = {
     "cluster": {"worker": ["127.0.0.1:2222", "127.0.0.1:2223"]},
@@ -126,6 +129,20 @@ def test_prepare_dataset():
         distribute.prepare_dataset(np.arange(4))
 
 
+def test_epoch_logs_come_from_the_metric_state(no_tf_config):
+    # multi_worker_fit's epoch logs: the metrics' (all-reduced) state, not what the last step returned;
+    # a step returning other keys (a custom train_step) gives those outputs.
+    strategy = distribute.get_strategy()
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, kernel_initializer="ones")])
+    model.compile(loss="mse", metrics=["mae"])
+    x = np.arange(8, dtype="float32").reshape(-1, 1)
+    expected = model.evaluate(x, 2 * x, batch_size=3, verbose=0, return_dict=True)
+    assert expected == pytest.approx({"loss": np.mean(x**2), "mae": np.mean(x)})
+    stale = {"loss": tf.constant(-1.0), "mae": tf.constant(-1.0)}
+    assert distribute._global_logs(model, stale, strategy) == pytest.approx(expected)
+    assert distribute._global_logs(model, {"custom": tf.constant(3.0)}, strategy) == {"custom": 3.0}
+
+
 # Mirrored over 2 replicas: the global batch is split in two halves whose gradients are
 # all-reduced (summed) instead of one gradient over the whole batch; only float32 rounding
 # differs. Observed: losses equal to 1e-7 relative and weights to 9e-8 after 4 epochs.
@@ -155,8 +172,8 @@ def test_mirrored_two_logical_cpus_matches_single_device(tmp_path):
     assert (tmp_path / "logs" / "train").is_dir()
 
 
-@pytest.mark.slow
-def test_multi_worker_two_processes_end_with_identical_weights(tmp_path):
+def run_two_workers(script, tmp_path, *args, timeout=TIMEOUT_S):
+    """Runs `script OUT_PREFIX SHARED_DIR *args` as the two workers of a loopback cluster; fails past `timeout`."""
     ports = free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     procs = []
@@ -165,17 +182,24 @@ def test_multi_worker_two_processes_end_with_identical_weights(tmp_path):
             tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
             procs.append(
                 start(
-                    "multi_worker.py",
+                    script,
                     tmp_path / f"worker{index}",
                     tmp_path / "shared",
+                    *args,
                     env=worker_env(TF_CONFIG=tf_config),
                     log=tmp_path / f"worker{index}.log",
                 )
             )
+        deadline = time.monotonic() + timeout
         for proc in procs:
-            finish(proc)
+            finish(proc, timeout=max(1.0, deadline - time.monotonic()))
     finally:
         kill_all(procs)
+
+
+@pytest.mark.slow
+def test_multi_worker_two_processes_end_with_identical_weights(tmp_path):
+    run_two_workers("multi_worker.py", tmp_path)
 
     results = [read_json(tmp_path / f"worker{i}.json") for i in range(2)]
     assert [r["multi_worker"] for r in results] == [True, True]
@@ -202,3 +226,59 @@ def test_multi_worker_two_processes_end_with_identical_weights(tmp_path):
     scalars = read_scalars(shared / "logs" / "contributions")
     assert [step for step, _ in scalars["contribution/deep"]] == [0, 1, 2]
     assert [value for _, value in scalars["contribution/deep"]][-1] == pytest.approx(results[0]["combine_kernel"][2])
+
+
+@pytest.mark.slow
+def test_multi_worker_early_stopping_and_lr_decisions_agree(tmp_path):
+    # Worker 0 evaluates the validation rows labelled as in training, worker 1 the flipped ones:
+    # on its own shard alone, worker 1's val_loss rises from epoch 1 while worker 0's falls,
+    # and the two would stop (and halve the learning rate) at different epochs.
+    run_two_workers("plateau.py", tmp_path)
+    results = [read_json(tmp_path / f"worker{i}.json") for i in range(2)]
+    first, second = results
+    assert [r["chief"] for r in results] == [True, False]
+    x, y, flipped = flipped_validation_data(first["val_batches"], first["global_batch_size"])
+    assert first["val_rows"] == np.flatnonzero(~flipped).tolist()
+    assert second["val_rows"] == np.flatnonzero(flipped).tolist()
+
+    # The callbacks saw the same logs, so they decided the same on both workers.
+    assert first["history"] == second["history"]
+    assert first["epochs"] == second["epochs"]
+    assert first["epoch_learning_rates"] == second["epoch_learning_rates"]
+    history = first["history"]
+    val_loss = history["val_loss"]
+    best = int(np.argmin(val_loss))
+    stop = first["epochs"][-1]
+    assert stop == best + first["patience"] < first["max_epochs"] - 1  # early stopping ended the run
+    lrs = first["epoch_learning_rates"]
+    assert lrs[-1] < lrs[0]  # ReduceLROnPlateau reduced the learning rate
+    assert history["learning_rate"] == pytest.approx(lrs)
+
+    # The logged val_loss / val_auc are those of the whole validation set: the chief's best
+    # checkpoint (the best epoch's weights) evaluated here on all rows, and not on either shard.
+    model = keras.saving.load_model(tmp_path / "shared" / "best.keras")
+    whole = model.evaluate(x, y, batch_size=32, verbose=0, return_dict=True)
+    assert history["val_loss"][best] == pytest.approx(whole["loss"], rel=1e-5)
+    assert history["val_auc"][best] == pytest.approx(whole["auc"], abs=1e-4)
+    own = [model.evaluate({k: v[rows] for k, v in x.items()}, y[rows], verbose=0, return_dict=True)
+           for rows in (~flipped, flipped)]  # fmt: skip
+    assert own[0]["loss"] < whole["loss"] - 0.01 < whole["loss"] + 0.01 < own[1]["loss"]
+    assert own[0]["auc"] > whole["auc"] + 0.1 > whole["auc"] - 0.1 > own[1]["auc"]
+
+    # The chief's TensorBoard logged the same epochs, values and learning rates.
+    shared = tmp_path / "shared"
+    assert sorted(p.name for p in shared.iterdir()) == ["best.keras", "logs"]
+    validation = read_scalars(shared / "logs" / "validation")
+    assert [step for step, _ in validation["epoch_loss"]] == first["epochs"]
+    assert [value for _, value in validation["epoch_loss"]] == pytest.approx(val_loss, rel=1e-6)
+    train = read_scalars(shared / "logs" / "train")
+    assert [value for _, value in train["epoch_learning_rate"]] == pytest.approx(lrs, rel=1e-6)
+
+
+@pytest.mark.slow
+def test_multi_worker_stop_set_on_one_worker_stops_all(tmp_path):
+    # A callback on worker 1 alone sets model.stop_training after epoch 0 (early stopping would not).
+    run_two_workers("plateau.py", tmp_path, "--no-best-model", "--stop-worker-1-after", "0")
+    results = [read_json(tmp_path / f"worker{i}.json") for i in range(2)]
+    assert [r["epochs"] for r in results] == [[0], [0]]
+    assert results[0]["history"] == results[1]["history"]

@@ -38,12 +38,27 @@ def make_data(n: int = 512, seed: int = 0):
     return inputs, labels
 
 
-def build_model(dropout: float = 0.0, steps_per_execution: int | None = 1):
+def flipped_validation_data(batches: int, batch_size: int):
+    """`make_data(seed=1)` rows for `batches` batches, with the labels of the second half of every batch flipped.
+
+    Returns:
+        inputs, labels, and the boolean mask of the flipped rows.
+    """
+    inputs, labels = make_data(n=batches * batch_size, seed=1)
+    flipped = np.arange(len(labels)) % batch_size >= batch_size // 2
+    labels[flipped] = 1.0 - labels[flipped]
+    return inputs, labels, flipped
+
+
+def build_model(dropout: float = 0.0, steps_per_execution: int | None = 1, metrics=None):
     """A compiled DeepFM. One step per execution by default: the resume test's callback acts after a given
-    batch, so it must see every batch; `None` takes `DeepFMModel.compile`'s default."""
+    batch, so it must see every batch; `None` takes `DeepFMModel.compile`'s default. `metrics` go to
+    `compile` as they are."""
     model = build_deepfm(SPEC, embedding_dim=4, hidden_units=(16, 8), dropout=dropout)
     # LazyAdam: the row-sparse table updates are what the distributed / resume tests exercise.
-    model.compile(optimizer=LazyAdam(0.01), loss="binary_crossentropy", steps_per_execution=steps_per_execution)
+    model.compile(
+        optimizer=LazyAdam(0.01), loss="binary_crossentropy", metrics=metrics, steps_per_execution=steps_per_execution
+    )
     return model
 
 
