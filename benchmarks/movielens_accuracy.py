@@ -58,7 +58,7 @@ def run_one(args, seed: int, variant: str, out_dir: Path) -> dict:
     ]
     if variant.startswith("fm"):
         overrides += [f"training.epochs={args.fm_epochs}", "training.patience=6"]
-    command = [args.python, "-m", "deepfm_keras", "train", "--config", str(args.config), "--quiet"]
+    command = [args.python, "-m", "deepfm_keras_cli", "train", "--config", str(args.config), "--quiet"]
     for item in overrides:
         command += ["--set", item]
     subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
@@ -76,9 +76,9 @@ def run_one(args, seed: int, variant: str, out_dir: Path) -> dict:
 
 def _predictions(args, seed: int, out_dirs: dict) -> dict:
     """`{variant: {"validation": (y, p), "holdout": (y, p)}}` of the models saved in `out_dirs` (split of `seed`)."""
-    from deepfm_keras.cli import quiet_start_up
+    from deepfm_keras_cli import quiet_tensorflow
 
-    quiet_start_up()  # before TensorFlow is imported here
+    quiet_tensorflow()  # before TensorFlow is imported here
     from deepfm_keras import FeatureEncoder, batch_predict, load_model
     from deepfm_keras.config import load_config, parse_override
     from deepfm_keras.pipeline import _load_frames, labels_of

@@ -1,4 +1,4 @@
-"""The `deepfm-keras` command (also `python -m deepfm_keras`): train from a config file, guess a config, score rows.
+"""The `deepfm-keras` command (also `python -m deepfm_keras_cli`): train from a config file, guess a config, score rows.
 
 ```
 deepfm-keras init --data clicks.csv --label clicked > run.toml   # a first config, guessed from the columns
@@ -7,113 +7,20 @@ deepfm-keras train --config run.toml --set training.epochs=3 --set output.dir=ru
 deepfm-keras predict --run runs/clicks --data new_rows.csv --output scored.csv
 ```
 
-Arguments are parsed before TensorFlow is imported, so `--help` and argument
-errors answer at once; TensorFlow's start-up notices are silenced unless
-`TF_CPP_MIN_LOG_LEVEL` is set.
+The command's arguments are parsed by the top-level module `deepfm_keras_cli`,
+which imports neither this package nor TensorFlow, so `deepfm-keras --help`
+and argument errors answer at once; TensorFlow's start-up notices are silenced
+there too, before it is imported, unless `TF_CPP_MIN_LOG_LEVEL` is set. This
+module runs the commands.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
-import os
 import sys
 from pathlib import Path
 
-from deepfm_keras.version import __version__
-
 EXIT_BAD_INPUT = 2
-
-
-def _existing_file(text: str) -> str:
-    if not os.path.isfile(text):
-        raise argparse.ArgumentTypeError(f"file not found: {text}")
-    return text
-
-
-def _existing_dir(text: str) -> str:
-    if not os.path.isdir(text):
-        raise argparse.ArgumentTypeError(f"folder not found: {text}")
-    return text
-
-
-def _override(text: str):
-    from deepfm_keras.config import ConfigError, parse_override
-
-    try:
-        return parse_override(text)
-    except ConfigError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"should be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"should be a positive integer, got {value}")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (no TensorFlow import)."""
-    formatter = argparse.ArgumentDefaultsHelpFormatter
-    parser = argparse.ArgumentParser(
-        prog="deepfm-keras",
-        description="DeepFM (Guo et al., IJCAI 2017) on Keras 3: train from a config file, score rows.",
-        formatter_class=formatter,
-    )
-    parser.add_argument("--version", action="version", version=f"deepfm_keras {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    train = commands.add_parser(
-        "train",
-        help="train, evaluate, save and export a model from a config file",
-        description="Reads the data, splits it, fits the encoder on the training rows, trains DeepFM with early "
-        "stopping on the validation rows, and writes metrics.json, model.keras, encoder.json, logs/ (TensorBoard) "
-        "and serving/1 (TensorFlow Serving) to output.dir.",
-        formatter_class=formatter,
-    )
-    train.add_argument("--config", required=True, type=_existing_file, help="the run's .toml or .json file")
-    train.add_argument("--set", dest="overrides", action="append", type=_override, default=[], metavar="KEY=VALUE",
-                       help="override a setting, e.g. --set training.epochs=3 (repeatable; values are TOML)")  # fmt: skip
-    train.add_argument("--quiet", action="store_true", help="no progress output, the summary only")
-
-    init = commands.add_parser(
-        "init",
-        help="print a first config guessed from a CSV or Parquet file",
-        description="Reads up to --sample-rows rows and prints a commented TOML config: which column becomes which "
-        "kind of field and why. Edit it, then run `deepfm-keras train --config FILE`.",
-        formatter_class=formatter,
-    )
-    init.add_argument("--data", required=True, type=_existing_file, help="a .csv, .csv.gz or .parquet file")
-    init.add_argument("--label", required=True, help="the label column")
-    init.add_argument("--task", choices=["binary", "regression"], default=None,
-                      help="default: binary when the label holds only 0 and 1")  # fmt: skip
-    init.add_argument("--output", default="-", help="where to write the config ('-': standard output)")
-    init.add_argument("--sample-rows", type=_positive_int, default=100_000, help="rows read to guess from")
-
-    predict = commands.add_parser(
-        "predict",
-        help="score the rows of a CSV or Parquet file with a trained run",
-        description="Loads model.keras and encoder.json of a run's output folder, scores every row of --data "
-        "(raw columns, as in training) and writes them with a `prediction` column "
-        "(a multi-class model: the most likely class id, and `probability_<c>` per class).",
-        formatter_class=formatter,
-    )
-    predict.add_argument("--run", required=True, type=_existing_dir, help="the output folder of `train`")
-    predict.add_argument("--data", required=True, type=_existing_file, help="a .csv or .parquet file of raw rows")
-    predict.add_argument("--output", required=True, help="the scored file (.csv or .parquet)")
-    predict.add_argument("--batch-size", type=_positive_int, default=8192, help="rows per model call")
-    return parser
-
-
-def quiet_start_up() -> None:
-    """Silences TensorFlow's start-up notices (before it is imported) unless the user chose a log level."""
-    from deepfm_keras.progress import quiet_tensorflow
-
-    quiet_tensorflow()
 
 
 def _read(path: str, nrows: int | None = None):
@@ -267,14 +174,13 @@ def guess_config(frame, label: str, *, task: str | None = None, data_path: str =
 
 
 def _train(args) -> int:
-    from deepfm_keras.config import ConfigError, load_config
+    from deepfm_keras.config import ConfigError, load_config, parse_override
 
     try:
-        config = load_config(args.config, dict(args.overrides))
+        config = load_config(args.config, dict(parse_override(o) for o in args.overrides))
     except ConfigError as error:
         print(f"deepfm-keras train: error: {args.config}: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    quiet_start_up()
     from deepfm_keras.pipeline import DataError, run
 
     try:
@@ -307,7 +213,6 @@ def _predict(args) -> int:
         print(f"deepfm-keras predict: error: {run_dir} has no {', '.join(missing)}: is it a `train` output folder?",
               file=sys.stderr)  # fmt: skip
         return EXIT_BAD_INPUT
-    quiet_start_up()
     import numpy as np
 
     from deepfm_keras import FeatureEncoder, batch_predict, load_model
@@ -337,11 +242,13 @@ def _predict(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    """Runs the command line; returns the exit status (2 for bad input, with a message naming it)."""
-    args = build_parser().parse_args(argv)
+def run_command(args) -> int:
+    """Runs a parsed command (`deepfm_keras_cli.build_parser`); returns the exit status."""
     return {"train": _train, "init": _init, "predict": _predict}[args.command](args)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+def main(argv=None) -> int:
+    """Runs the command line; returns the exit status (2 for bad input, with a message naming it)."""
+    import deepfm_keras_cli
+
+    return deepfm_keras_cli.main(argv)

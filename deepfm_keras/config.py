@@ -50,9 +50,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from deepfm_keras import optimizer_names
+from deepfm_keras.tasks import TASK_KINDS
+
 FORMATS = ("csv", "parquet", "criteo", "movielens")
-TASKS = ("binary", "regression", "multiclass")
-OPTIMIZERS = ("lazy_adam", "adam", "adagrad", "sgd")
+TASKS = tuple(TASK_KINDS)
+OPTIMIZERS = optimizer_names.names()  # the names `compile(optimizer=...)` takes, from the one table
 
 
 class ConfigError(ValueError):
@@ -211,8 +214,11 @@ class TrainingConfig:
     Attributes:
         epochs: most epochs; early stopping usually ends sooner.
         batch_size: the global batch size.
-        optimizer: `"lazy_adam"` (Adam whose table updates touch only the batch's
-            rows: the one for 10^6+ ids), `"adam"`, `"adagrad"` or `"sgd"`.
+        optimizer: a name of `deepfm_keras.optimizer_names` (the names
+            `compile(optimizer=...)` takes): `"lazy_adam"` (= `"adam"`: Adam
+            whose table updates touch only the batch's rows), `"adagrad"`,
+            `"rowwise_adagrad"`, `"sgd"`, `"ftrl"`, or `"dense_adam"` (stock
+            Keras Adam: every table row at every step).
         learning_rate: the optimizer's learning rate.
         patience: epochs without validation gain before stopping (restoring the
             best epoch); 0 turns early stopping off.

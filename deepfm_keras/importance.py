@@ -13,13 +13,15 @@ heatmap_image(importance)                       # (height, width, 3) uint8, for 
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping
 
 import keras
 import numpy as np
 
+from deepfm_keras.features import field_groups
 from deepfm_keras.model import DeepFMModel, part_names
+from deepfm_keras.model.legacy import field_order_from_layers
+from deepfm_keras.model.parts import combine_layer_name, head_suffix, part_layer_name
 from deepfm_keras.validation import check_inputs
 
 
@@ -96,40 +98,11 @@ class FieldImportance:
         return "\n".join(lines)
 
 
-def _traced_input_names(tensor) -> list[str]:
-    """Names of the model inputs concatenated into `tensor` (one input, or a Concatenate of inputs)."""
-    operation = tensor._keras_history.operation
-    if isinstance(operation, keras.layers.InputLayer):
-        return [operation.name]
-    sources = operation.input if isinstance(operation.input, (list, tuple)) else [operation.input]
-    return [name for source in sources for name in _traced_input_names(source)]
-
-
-def _field_names(model: keras.Model, prefix: str) -> list[str]:
-    """The field order of the `<prefix>_numeric[_d<k>]` / `<prefix>_categorical[_d<k>]` layers `model.build_*` creates.
-
-    Groups come in the model's layer order (numeric groups, then categorical
-    ones), as `deepfm_keras.features.field_groups` orders them.
-    """
-    pattern = re.compile(rf"^{re.escape(prefix)}_(numeric|categorical)(_d\d+)?$")
-    groups = [layer for layer in model.layers if pattern.match(layer.name)]
-    groups.sort(key=lambda layer: 0 if pattern.match(layer.name).group(1) == "numeric" else 1)
-    fields = []
-    for layer in groups:
-        if pattern.match(layer.name).group(1) == "numeric":
-            fields += _traced_input_names(layer.input)
-            continue
-        if not layer.field_names:
-            raise ValueError(f"Layer '{layer.name}' of model {model.name!r} does not name its fields.")
-        fields += list(layer.field_names)
-    return fields
-
-
 def _combine_weight(model: keras.Model, part: str, head: str | None = None) -> float:
     parts = part_names(model, head)
     if part not in parts:
         raise ValueError(f"Model {model.name!r} has no '{part}' part (its parts: {parts}).")
-    kernel = np.asarray(model.get_layer("combine" if head is None else f"combine_{head}").kernel.numpy())
+    kernel = np.asarray(model.get_layer(combine_layer_name(head)).kernel.numpy())
     if kernel.shape[-1] != 1:
         raise ValueError(
             f"Model {model.name!r}: field_importance reads a one-output head; this head has {kernel.shape[-1]} "
@@ -191,20 +164,29 @@ def field_importance(model: keras.Model, inputs: Mapping, *, head: str | None = 
     >>> importance.fields, importance.interaction.shape
     (('x', 'u', 'i'), (3, 3))
     """
-    suffix = "" if head is None else f"_{head}"
-    c_first = _combine_weight(model, f"fm_1d{suffix}", head)
-    c_second = _combine_weight(model, "fm_2d", head)
+    first, second = part_layer_name("fm_1d", head), part_layer_name("fm_2d", head)
+    c_first = _combine_weight(model, first, head)
+    c_second = _combine_weight(model, second, head)
     inputs = check_inputs(model, inputs, what="the inputs of field_importance")
+    spec = getattr(model, "feature_spec", None)
     terms = DeepFMModel(
         model.input,
-        [model.get_layer(f"fm_1d{suffix}").input, model.get_layer("fm_2d").input],
+        [model.get_layer(first).input, model.get_layer(second).input],
         name=f"{model.name}_field_terms",
+        feature_spec=spec,
+        tasks=(),
+        parts=(),
     )
     weights, embeddings = (keras.ops.convert_to_numpy(t).astype("float64") for t in terms(inputs, training=False))
     weights = weights.reshape(weights.shape[0], -1)  # (n, m)
-    fields = _field_names(model, "embedding")
+    if spec is not None:
+        fields = [f.name for _, _, group in field_groups(spec) for f in group]
+        linear_fields = fields
+    else:
+        fields = field_order_from_layers(model, "embedding")
+        linear_fields = field_order_from_layers(model, f"linear{head_suffix(head)}")
     if (
-        _field_names(model, f"linear{suffix}") != fields
+        linear_fields != fields
         or len(fields) != embeddings.shape[1]
         or weights.shape[1] != len(fields)
     ):

@@ -111,43 +111,21 @@ def _train_timer():
 
 
 def make_optimizer(name: str, learning_rate: float):
-    """The optimizer of `training.optimizer`: row-sparse variants for the embedding tables.
-
-    `"lazy_adam"` -> `LazyAdam`, `"adam"` -> Keras' `Adam` (dense: every table row
-    each step), `"adagrad"` -> `SparseAdagrad`, `"sgd"` -> `SparseSGD`.
-    """
-    import keras
-
+    """The optimizer of `training.optimizer`: a name of `deepfm_keras.optimizer_names`, as `compile` takes."""
     from deepfm_keras import optimizers
 
-    factories = {
-        "lazy_adam": optimizers.LazyAdam,
-        "adam": keras.optimizers.Adam,
-        "adagrad": optimizers.SparseAdagrad,
-        "sgd": optimizers.SparseSGD,
-    }
-    if name not in factories:
-        raise ConfigError(f"`training.optimizer` should be one of {list(factories)}. Received: {name!r}")
-    return factories[name](learning_rate)
+    try:
+        return optimizers.get(name, learning_rate=learning_rate)
+    except ValueError as error:
+        raise ConfigError(f"`training.optimizer`: {error}") from None
 
 
 def task_objective(task: str):
-    """(loss, metric, monitor, mode) of a task: MSE / RMSE for regression, log loss / AUC for binary.
+    """`(loss, metric, monitor, mode)` of a task, from the task table (`deepfm_keras.tasks.TASK_KINDS`)."""
+    from deepfm_keras.tasks import make_metric, task_kind
 
-    A multi-class task: sparse categorical cross-entropy, accuracy, stopped on the validation loss.
-    """
-    import keras
-
-    if task == "regression":
-        return "mse", keras.metrics.RootMeanSquaredError(name="rmse"), "val_rmse", "min"
-    if task == "multiclass":  # stopped on the validation log loss, smoother than accuracy
-        return (
-            "sparse_categorical_crossentropy",
-            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-            "val_loss",
-            "min",
-        )
-    return "binary_crossentropy", keras.metrics.AUC(name="auc"), "val_auc", "max"
+    kind = task_kind(task)
+    return kind.loss, make_metric(task), kind.monitor, kind.mode
 
 
 def build_and_compile(spec, config: RunConfig, *, loss, metric):

@@ -1,16 +1,5 @@
-"""Progress that reads well in a terminal and in a log file; quiet TensorFlow start-up.
+"""Progress that reads well in a terminal and in a log file.
 
-Nothing here imports TensorFlow or Keras, so a command line can import this
-module (and call `quiet_tensorflow`) before TensorFlow loads.
-
-- `quiet_tensorflow()`: call first thing; TensorFlow then starts without its
-  C++ start-up notices (cpu_feature_guard's "This TensorFlow binary is
-  optimized...", absl's "All log messages before absl::InitializeLog()...").
-  C++ errors and Python warnings still show. TensorFlow 2.21 prints
-  oneDNN's "custom operations are on" (with absl's line before it) whatever
-  the log level, on CPUs where oneDNN is on by default (an AMX Xeon; not an
-  AMD EPYC): only `TF_ENABLE_ONEDNN_OPTS=0` hides it, which changes the
-  kernels, so it is left to the user.
 - `Progress`: rows or bytes done, rate and, when the total is known, percent
   and ETA. On a terminal it is one line redrawn in place; in a log file (any
   stream that is not a terminal) it is a plain line every 10% of the total
@@ -18,11 +7,10 @@ module (and call `quiet_tensorflow`) before TensorFlow loads.
 - `fit_verbose()`: the `verbose` to give `model.fit`: Keras' progress bar on
   a terminal, one line per epoch in a log file (Keras' bar writes `\\b` and
   `\\r` there, a redraw per step).
+- `quiet_tensorflow()` (from `deepfm_keras_cli`, which imports no TensorFlow):
+  TensorFlow's start-up notices off; call it before `import deepfm_keras`.
 
 ```python
-from deepfm_keras.progress import quiet_tensorflow
-quiet_tensorflow()          # before `import tensorflow`
-import tensorflow as tf
 from deepfm_keras.progress import Progress, fit_verbose
 
 with Progress("scan", total=total_bytes, unit="B") as progress:
@@ -34,12 +22,12 @@ model.fit(data, epochs=3, verbose=fit_verbose())
 
 from __future__ import annotations
 
-import logging
 import math
-import os
 import sys
 import time
 from typing import TextIO
+
+from deepfm_keras_cli import quiet_tensorflow
 
 __all__ = ["Progress", "fit_verbose", "is_terminal", "quiet_tensorflow"]
 
@@ -47,35 +35,6 @@ __all__ = ["Progress", "fit_verbose", "is_terminal", "quiet_tensorflow"]
 REDRAW_SECONDS = 0.1
 _BAR_WIDTH = 20
 _now = time.monotonic  # the clock, a module attribute so that tests can replace it
-
-
-def quiet_tensorflow() -> None:
-    """Silences TensorFlow's start-up notices; call it before `import tensorflow`.
-
-    Sets `TF_CPP_MIN_LOG_LEVEL=2` (TensorFlow's C++ log then shows errors
-    only, no info or warning lines) unless the environment already sets it,
-    so a user's own setting wins (`1` keeps C++ warnings, `0` shows all):
-    that hides the C++ notices, and with them absl's "All
-    log messages before absl::InitializeLog() is called are written to
-    STDERR", printed before the first of them. The Python `tensorflow`
-    logger is set to `WARNING` when it would show `INFO` records (e.g.
-    "Using MirroredStrategy with devices ...").
-
-    Called after TensorFlow is imported it still sets the Python logger; the
-    C++ notices of the import have been printed by then.
-
-    Example:
-
-    ```python
-    from deepfm_keras.progress import quiet_tensorflow
-    quiet_tensorflow()
-    import tensorflow as tf  # no start-up notices on stderr
-    ```
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logger = logging.getLogger("tensorflow")
-    if logger.getEffectiveLevel() < logging.WARNING:
-        logger.setLevel(logging.WARNING)
 
 
 def is_terminal(stream: TextIO | None) -> bool:

@@ -339,9 +339,8 @@ def predictions(response, head: str | None = None) -> np.ndarray:
 def load_model(path: str | os.PathLike, **kwargs):
     """Loads a `.keras` model saved from a deepfm_keras model, in safe mode, with no `custom_objects`.
 
-    `keras.saving.load_model` works too, but only in a process that has
-    used a name of `deepfm_keras` (the first one imports the package, which
-    registers its Keras classes); this function does that itself.
+    The same as `keras.saving.load_model(path, **kwargs)` once
+    `deepfm_keras` is imported (the import registers its Keras classes).
 
     Args:
         path: the `.keras` file.
@@ -356,7 +355,4 @@ def load_model(path: str | os.PathLike, **kwargs):
     """
     import keras
 
-    from deepfm_keras import _import_all
-
-    _import_all()  # registers every Keras class of the package (layers, encoding layers, optimizers, the model)
     return keras.saving.load_model(path, **kwargs)

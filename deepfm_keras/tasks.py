@@ -10,6 +10,10 @@ model.fit(x, {"click": clicked, "conversion": converted})
 A multi-class head (`Task("genre", "multiclass", num_classes=18)`) is a
 softmax over the classes trained with sparse categorical cross-entropy: its
 labels are class ids `0 .. num_classes - 1`.
+
+`TASK_KINDS` is the one table of what a kind of task means: its output
+activation, its loss, its metric and what early stopping watches. Every other
+module (the builders, the checks, the run config, the pipeline) reads it here.
 """
 
 from __future__ import annotations
@@ -20,8 +24,70 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-TASK_KINDS = ("binary", "regression", "multiclass")
+
+@dataclasses.dataclass(frozen=True)
+class TaskKind:
+    """What one kind of task means for the model, its training and its evaluation.
+
+    Attributes:
+        name: `"binary"`, `"regression"` or `"multiclass"`.
+        activation: the output layer's activation.
+        loss: the Keras loss name.
+        metric: the name of the Keras metric `Task.metric()` creates (and of its log key).
+        monitor: the validation log key early stopping and learning-rate decay watch.
+        mode: `"max"` or `"min"`: which way `monitor` improves.
+    """
+
+    name: str
+    activation: str
+    loss: str
+    metric: str
+    monitor: str
+    mode: str
+
+
+TASK_KINDS: dict[str, TaskKind] = {
+    kind.name: kind
+    for kind in (
+        TaskKind("binary", "sigmoid", "binary_crossentropy", "auc", "val_auc", "max"),
+        TaskKind("regression", "linear", "mse", "rmse", "val_rmse", "min"),
+        # Multi-class runs stop on the validation log loss, smoother than accuracy.
+        TaskKind("multiclass", "softmax", "sparse_categorical_crossentropy", "accuracy", "val_loss", "min"),
+    )
+}
+"""Task kind name -> `TaskKind`: the one table of activations, losses, metrics and early-stopping keys."""
+
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*$")
+
+
+def task_kind(name: Any) -> TaskKind:
+    """The `TaskKind` of a task name, or a ValueError listing the known ones.
+
+    Example:
+
+    >>> task_kind("regression").monitor
+    'val_rmse'
+    """
+    if name not in TASK_KINDS:
+        raise ValueError(f"`task` should be one of {list(TASK_KINDS)}. Received: task={name!r}")
+    return TASK_KINDS[name]
+
+
+def kind_of_activation(activation: str | None) -> str | None:
+    """The task kind whose output has this activation (`"sigmoid"` -> `"binary"`), or None."""
+    return next((kind.name for kind in TASK_KINDS.values() if kind.activation == activation), None)
+
+
+def make_metric(kind: str):
+    """A fresh Keras metric of a task kind: AUC (binary), RMSE (regression) or accuracy (multi-class)."""
+    import keras
+
+    name = task_kind(kind).metric
+    if kind == "binary":
+        return keras.metrics.AUC(name=name)
+    if kind == "regression":
+        return keras.metrics.RootMeanSquaredError(name=name)
+    return keras.metrics.SparseCategoricalAccuracy(name=name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +123,7 @@ class Task:
                 f"letter. Received: name={self.name!r}"
             )
         if self.task not in TASK_KINDS:
-            raise ValueError(f"Task '{self.name}': `task` should be one of {TASK_KINDS}. Received: {self.task!r}")
+            raise ValueError(f"Task '{self.name}': `task` should be one of {list(TASK_KINDS)}. Received: {self.task!r}")
         if self.task == "multiclass":
             n = self.num_classes
             if isinstance(n, bool) or not isinstance(n, int) or n < 2:
@@ -76,24 +142,21 @@ class Task:
         return self.num_classes if self.task == "multiclass" else 1
 
     @property
+    def kind(self) -> TaskKind:
+        """The `TaskKind` row of this head's task."""
+        return TASK_KINDS[self.task]
+
+    @property
     def activation(self) -> str:
-        return {"binary": "sigmoid", "regression": "linear", "multiclass": "softmax"}[self.task]
+        return self.kind.activation
 
     @property
     def loss(self) -> str:
-        return {"binary": "binary_crossentropy", "regression": "mse", "multiclass": "sparse_categorical_crossentropy"}[
-            self.task
-        ]
+        return self.kind.loss
 
     def metric(self):
         """A fresh Keras metric for the head: AUC (binary), RMSE (regression) or accuracy (multi-class)."""
-        import keras
-
-        if self.task == "binary":
-            return keras.metrics.AUC(name="auc")
-        if self.task == "regression":
-            return keras.metrics.RootMeanSquaredError(name="rmse")
-        return keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        return make_metric(self.task)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -44,7 +44,13 @@ from collections.abc import Mapping
 import keras
 import numpy as np
 
-from deepfm_keras.features import NUMERIC_LIMIT
+from deepfm_keras.features import (
+    NUMERIC_LIMIT,
+    CategoricalFeature,
+    MultiCategoricalFeature,
+    NumericSequenceFeature,
+    normalize_spec,
+)
 
 # Ids are int64 from the input to the table; a value needing more is refused at the entry.
 _INT64_MAX = np.iinfo(np.int64).max
@@ -61,21 +67,43 @@ class Field:
     nan_padding: bool = False
 
 
+def spec_fields(feature_spec) -> dict[str, Field]:
+    """The `Field` of every model input of a feature spec (feature names and `weight_name`s).
+
+    Example:
+
+    >>> from deepfm_keras import MultiCategoricalFeature
+    >>> spec_fields([MultiCategoricalFeature("g", 5, max_len=3)])["g"]
+    Field(name='g', is_id=True, width=3, vocabulary_size=5, nan_padding=False)
+    """
+    fields = {}
+    for f in normalize_spec(list(feature_spec)):
+        if isinstance(f, CategoricalFeature):
+            fields[f.name] = Field(f.name, True, 1, f.vocabulary_size)
+        elif isinstance(f, MultiCategoricalFeature):
+            fields[f.name] = Field(f.name, True, f.max_len, f.vocabulary_size)
+            if f.weight_name:
+                fields[f.weight_name] = Field(f.weight_name, False, f.max_len, None)
+        elif isinstance(f, NumericSequenceFeature):
+            fields[f.name] = Field(f.name, False, f.max_len, None, nan_padding=True)
+        else:
+            fields[f.name] = Field(f.name, False, 1, None)
+    return fields
+
+
 def model_fields(model) -> dict[str, Field]:
-    """The fields of a model with dict inputs, with the id bounds its `CategoricalEmbedding` layers declare.
+    """The fields of a model with dict inputs: from the feature spec it keeps, else from its layers.
 
     Args:
         model: a functional model taking a dict of inputs (e.g. from
             `build_deepfm`).
 
     Returns:
-        Dict input name -> `Field`.
+        Dict input name -> `Field`, in the order of the model's inputs.
 
     Raises:
         ValueError: if the model's inputs are not a dict.
     """
-    from deepfm_keras.layers import CategoricalEmbedding, NumericSequencePooling
-
     try:
         inputs = model.input
     except (AttributeError, ValueError):
@@ -84,13 +112,14 @@ def model_fields(model) -> dict[str, Field]:
         raise ValueError(
             f"Model {model.name!r} should take a dict of inputs keyed by feature name, as build_deepfm builds."
         )
-    bounds: dict[str, int] = {}
-    sequences: set[str] = set()
-    for layer in model.layers:
-        if isinstance(layer, CategoricalEmbedding) and layer.field_names:
-            bounds.update(zip(layer.field_names, layer.vocabulary_sizes, strict=True))
-        elif isinstance(layer, NumericSequencePooling) and layer.field_name:
-            sequences.add(layer.field_name)
+    spec = getattr(model, "feature_spec", None)
+    if spec is not None:
+        fields = spec_fields(spec)
+        if set(fields) == set(inputs):
+            return {name: fields[name] for name in inputs}
+    from deepfm_keras.model.legacy import bounds_from_layers
+
+    bounds, sequences = bounds_from_layers(model)
     fields = {}
     for name, tensor in inputs.items():
         is_id = "int" in str(tensor.dtype)
@@ -99,31 +128,22 @@ def model_fields(model) -> dict[str, Field]:
     return fields
 
 
-_ACTIVATION_TASKS = {"sigmoid": "binary", "linear": "regression", "softmax": "multiclass"}
-
-
 def model_task(model) -> str | None:
-    """The task of a one-head model's `prediction` layer: sigmoid `"binary"`, linear `"regression"`, softmax `"multiclass"`."""
-    try:
-        layer = model.get_layer("prediction")
-    except ValueError:
-        return None
-    activation = getattr(getattr(layer, "activation", None), "__name__", None)
-    return _ACTIVATION_TASKS.get(activation)
+    """The task of a one-head model (`"binary"`, `"regression"`, `"multiclass"`); None for several or none."""
+    from deepfm_keras.model.parts import SINGLE_HEAD, model_heads
+
+    heads = model_heads(model)
+    return heads[0].task if len(heads) == 1 and heads[0].name == SINGLE_HEAD else None
 
 
 def model_tasks(model) -> dict[str, tuple[str | None, int]]:
     """`{output name: (task, units)}` of a model with named heads (`build_deepfm(tasks=...)`); {} for one `prediction`."""
-    if "prediction" in {layer.name for layer in model.layers}:
+    from deepfm_keras.model.parts import SINGLE_HEAD, model_heads
+
+    heads = model_heads(model)
+    if len(heads) == 1 and heads[0].name == SINGLE_HEAD:
         return {}
-    names = getattr(model, "output_names", None) or []
-    outputs = model.outputs
-    heads = {}
-    for name, tensor in zip(names, outputs, strict=False):
-        layer = tensor._keras_history.operation
-        activation = getattr(getattr(layer, "activation", None), "__name__", None)
-        heads[name] = (_ACTIVATION_TASKS.get(activation), int(tensor.shape[-1]))
-    return heads
+    return {t.name: (t.task, t.units) for t in heads}
 
 
 def _check_head_keys(value: Mapping, heads: list, what: str, alternative: str = "") -> None:

@@ -130,9 +130,9 @@ def run_config(args):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from deepfm_keras.cli import quiet_start_up
+    from deepfm_keras_cli import quiet_tensorflow
 
-    quiet_start_up()  # TensorFlow's start-up notices off, before it is imported
+    quiet_tensorflow()  # TensorFlow's start-up notices off, before it is imported
     from deepfm_keras.pipeline import DataError, run
 
     try:

@@ -215,9 +215,9 @@ def run_config(args):
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    from deepfm_keras.cli import quiet_start_up
+    from deepfm_keras_cli import quiet_tensorflow
 
-    quiet_start_up()  # TensorFlow's start-up notices off, before it is imported
+    quiet_tensorflow()  # TensorFlow's start-up notices off, before it is imported
     from deepfm_keras.pipeline import run
 
     print(f"MovieLens {args.variant}, {args.task}:")

@@ -13,7 +13,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("DEEPFM_KERAS_DTYPE_POLICY", "float32")
 
 # Scripts that tests run in subprocesses, not test modules (doctest collection would import them).
-collect_ignore = ["workers"]
+collect_ignore = ["workers", "data"]
 
 
 def shared_data_path() -> Path:

@@ -19,14 +19,14 @@ def cli(*args, cwd=None, timeout=300):
     env = dict(os.environ)
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the command silences TensorFlow itself
     return subprocess.run(
-        [sys.executable, "-m", "deepfm_keras", *map(str, args)],
+        [sys.executable, "-m", "deepfm_keras_cli", *map(str, args)],
         capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd, check=False,
     )  # fmt: skip
 
 
 def test_help_and_argument_errors_import_no_tensorflow():
     probe = (
-        "import sys\nfrom deepfm_keras.cli import main\n"
+        "import sys\nfrom deepfm_keras_cli import main\n"
         "for argv in (['--help'], ['train', '--help'], ['train', '--config', 'missing.toml']):\n"
         "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
         "heavy = [m for m in ('tensorflow', 'keras', 'pandas') if m in sys.modules]\n"

@@ -156,7 +156,7 @@ def _python(code, **env):
 
 
 def test_quiet_tensorflow_silences_start_up():
-    code = "from deepfm_keras.progress import quiet_tensorflow; quiet_tensorflow(); import tensorflow as tf; tf.ones(2)"
+    code = "from deepfm_keras_cli import quiet_tensorflow; quiet_tensorflow(); import deepfm_keras, tensorflow as tf; tf.ones(2)"
     quiet = _python(code)
     assert quiet.returncode == 0, quiet.stderr
     lines = quiet.stderr.splitlines()

@@ -10,6 +10,10 @@ import keras
 import numpy as np
 
 from deepfm_keras import optimizers, validation
+from deepfm_keras.features import feature_from_dict, normalize_spec, spec_to_dicts
+from deepfm_keras.model import legacy
+from deepfm_keras.model.progbar import add_step_progbar
+from deepfm_keras.tasks import Task
 
 # A stock Keras optimizer updates every row of every table (and of its slots) at every step: warn past this size.
 _DENSE_UPDATE_WARN_PARAMS = 4_000_000
@@ -18,7 +22,15 @@ DEFAULT_STEPS_PER_EXECUTION = 32
 
 @keras.saving.register_keras_serializable(package="deepfm_keras")
 class DeepFMModel(keras.Model):
-    """The functional model `build_deepfm` returns: inputs bound by name, row-sparse optimizers by name.
+    """The functional model `build_deepfm` returns: it keeps its spec, binds inputs by name, resolves optimizers.
+
+    The model knows what it is: `feature_spec` (the features of its inputs),
+    `tasks` (its heads: one `Task("prediction", ...)` for a one-head model)
+    and `parts` (the parts each head combines, e.g. `("fm_1d", "fm_2d",
+    "deep")`) are attributes, written in its config and so in a `.keras`
+    file. The input checks, the callbacks, `field_importance`, `part_models`
+    and the serving export read them there. A model saved before it kept them
+    reads them from its layers when it loads.
 
     Inputs: a dict keyed by feature name, bound strictly. An unexpected or a
     missing key is an error naming it, in `model(x)`, `fit`, `evaluate`,
@@ -34,42 +46,77 @@ class DeepFMModel(keras.Model):
     included: the third element of a dataset's `(x, y, w)`).
     `predict` on 0 rows returns an empty `(0, 1)` array.
 
-    `compile(optimizer="adam")` (or `"adagrad"`, `"rowwise_adagrad"`,
-    `"sgd"`, `"ftrl"`) gets the matching optimizer of
-    `deepfm_keras.optimizers`, whose table updates touch only the rows a batch
-    looks up; an optimizer instance is used as given. Everything else is a
-    plain functional `keras.Model`: it saves and loads as a `.keras` file,
-    and `DeepFMModel(model.input, ...)` builds sub-models from its layers
-    (as `part_models` does).
+    `compile` takes Keras' arguments, positionally too. An optimizer name
+    (`"adam"`, `"adagrad"`, `"rowwise_adagrad"`, `"sgd"`, `"ftrl"`) gets the
+    matching optimizer of `deepfm_keras.optimizers`, whose table updates touch
+    only the rows a batch looks up; an optimizer instance is used as given.
+    Without a `loss`, each head gets its task's loss. Everything else is a
+    plain functional `keras.Model`: `DeepFMModel(model.input, ...)` builds
+    sub-models from its layers (as `part_models` does).
+
+    Args:
+        inputs, outputs, name: as for a functional `keras.Model`.
+        feature_spec: the features of the inputs (a list of features or of
+            their dicts), or None (read from the layers).
+        tasks: the heads, one `Task` (or its dict) per output; `()` for a
+            sub-model whose outputs are no heads; None: read from the layers.
+        parts: the part kinds each head combines; `()` for none; None: read
+            from the layers.
 
     Example:
 
     >>> from deepfm_keras import CategoricalFeature, build_deepfm
     >>> model = build_deepfm([CategoricalFeature("u", 10)], embedding_dim=4, hidden_units=(8,))
-    >>> model.compile(optimizer="adam", loss="binary_crossentropy")
-    >>> type(model.optimizer).__name__
-    'LazyAdam'
+    >>> model.compile("adam", "binary_crossentropy")
+    >>> type(model.optimizer).__name__, model.parts, model.tasks[0].task
+    ('LazyAdam', ('fm_1d', 'fm_2d', 'deep'), 'binary')
     """
 
-    def compile(self, optimizer="rmsprop", *, steps_per_execution=None, jit_compile="auto", **kwargs):
-        """`keras.Model.compile` with optimizer names resolved by `deepfm_keras.optimizers.get` and tuned defaults.
+    def __init__(self, *args, feature_spec=None, tasks=None, parts=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.feature_spec = None if feature_spec is None else tuple(_features(feature_spec))
+        self.tasks = legacy.tasks_from_layers(self) if tasks is None else tuple(_tasks(tasks))
+        if parts is None:
+            parts = legacy.part_kinds_from_layers(self, self.tasks) or ()
+        self.parts = tuple(parts)
+
+    def get_config(self):
+        config = super().get_config()
+        if self.feature_spec is not None:
+            config["feature_spec"] = spec_to_dicts(self.feature_spec)
+        config["tasks"] = [t.to_dict() for t in self.tasks]
+        config["parts"] = list(self.parts)
+        return config
+
+    def compile(
+        self,
+        optimizer="rmsprop",
+        loss=None,
+        loss_weights=None,
+        metrics=None,
+        weighted_metrics=None,
+        run_eagerly=False,
+        steps_per_execution=None,
+        jit_compile="auto",
+        auto_scale_loss=True,
+    ):
+        """`keras.Model.compile`, same arguments in the same order, with optimizer names and defaults of its own.
 
         Args:
-            optimizer: a name (`"adam"` gives `LazyAdam`, ...), a config or an instance.
+            optimizer: a name (`"adam"` gives `LazyAdam`, ...; see
+                `deepfm_keras.optimizers.get`), a config or an instance.
+            loss: as for Keras; None gives each head its task's loss (and,
+                for several heads, their `loss_weight`s).
+            loss_weights, metrics, weighted_metrics, run_eagerly,
+                auto_scale_loss: as for Keras.
             steps_per_execution: train steps per graph call; `None` gives
-                `DEFAULT_STEPS_PER_EXECUTION` (32) on one replica: fewer Python
-                round trips per epoch, and batch-level callbacks see every 32nd
-                batch. Under a strategy with several replicas it gives 1 (Keras
-                3.15 fails there with more). `fit`, `evaluate` and `predict`
-                get a progress bar that counts the steps really run (Keras'
-                own shows 224/193 at the end of 193 batches).
-            jit_compile: `"auto"` gives no XLA with a row-sparse optimizer:
-                XLA's gathers and scatters made the sparse table update slower
-                (on the Criteo-shaped benchmark, 2-core CPU: 22.5 -> 38.6
-                CPU-us per example at 10^3 ids per field, 31.8 -> 44.5 at 10^6);
-                with another optimizer, Keras' own `"auto"` (XLA on GPUs).
+                `DEFAULT_STEPS_PER_EXECUTION` (32) on one replica and 1 under
+                a strategy with several. `fit`, `evaluate` and `predict` get
+                a progress bar that counts the steps really run.
+            jit_compile: `"auto"` gives no XLA with a row-sparse optimizer
+                (XLA's gathers and scatters make the sparse table update
+                slower; see benchmarks/README.md), else Keras' own `"auto"`.
                 `True` / `False` force it.
-            **kwargs: the other arguments of `keras.Model.compile`.
         """
         optimizer = optimizers.get(optimizer)
         table_params = self.table_parameters()
@@ -80,6 +127,9 @@ class DeepFMModel(keras.Model):
                 "SparseFtrl) update only the rows a batch looks up.",
                 stacklevel=2,
             )
+        if loss is None and self.tasks:
+            loss, default_weights = _task_losses(self.tasks)
+            loss_weights = default_weights if loss_weights is None else loss_weights
         if steps_per_execution is None:
             # Keras 3.15 / TF 2.21 fail to run more than one step per execution under a strategy with several
             # replicas ("You must feed a value for placeholder tensor .../while/cond/Placeholder"), even for a
@@ -88,7 +138,17 @@ class DeepFMModel(keras.Model):
             steps_per_execution = DEFAULT_STEPS_PER_EXECUTION if replicas == 1 else 1
         if jit_compile == "auto" and isinstance(optimizer, optimizers.RowSparseOptimizer):
             jit_compile = False
-        super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, jit_compile=jit_compile, **kwargs)
+        super().compile(
+            optimizer=optimizer,
+            loss=loss,
+            loss_weights=loss_weights,
+            metrics=metrics,
+            weighted_metrics=weighted_metrics,
+            run_eagerly=run_eagerly,
+            steps_per_execution=steps_per_execution,
+            jit_compile=jit_compile,
+            auto_scale_loss=auto_scale_loss,
+        )
 
     def table_parameters(self) -> int:
         """Number of parameters in the model's row-looked-up tables (`CategoricalEmbedding` tables)."""
@@ -186,7 +246,7 @@ class DeepFMModel(keras.Model):
         if _is_dataset(x) and not args:
             kwargs.setdefault("shuffle", False)  # a dataset shuffles itself; Keras would only warn that it ignores it
         if not args:
-            _add_step_progbar(kwargs)
+            add_step_progbar(kwargs)
         validation_data = kwargs.get("validation_data")
         if isinstance(validation_data, tuple) and validation_data and isinstance(validation_data[0], Mapping):
             checked = self._checked_arrays(*validation_data[:2], what="validation_data")
@@ -202,7 +262,7 @@ class DeepFMModel(keras.Model):
         if "sample_weight" in kwargs:
             kwargs["sample_weight"] = self._checked_weights(x, y, kwargs["sample_weight"], "evaluate")
         if not args:
-            _add_step_progbar(kwargs)
+            add_step_progbar(kwargs)
         with self._retrace_after_error():
             return super().evaluate(x, y, *args, **kwargs)
 
@@ -215,7 +275,7 @@ class DeepFMModel(keras.Model):
             }
             return empty if len(empty) > 1 else next(iter(empty.values()))
         if not args:
-            _add_step_progbar(kwargs)
+            add_step_progbar(kwargs)
         with self._retrace_after_error():
             scores = super().predict(x, *args, **kwargs)
         if isinstance(scores, Mapping):
@@ -237,62 +297,23 @@ class DeepFMModel(keras.Model):
             raise
 
 
-class _StepProgbarLogger(keras.callbacks.ProgbarLogger):
-    """Keras' progress bar, counting the steps that a multi-step execution really ran.
-
-    Keras 3.15 reports each execution of `steps_per_execution` steps at its
-    last step as if it were full, so the last one of an epoch overshoots
-    (224/193 for 193 batches at 32 per execution, keras-team/keras#20861) and
-    an epoch of unknown length seems to end on a multiple of 32; Keras 3.10
-    reports it at its first step instead. Here training steps are counted by
-    the optimizer's `iterations` (a mixed-precision step skipped for
-    non-finite gradients is not counted) and capped at the known number of
-    steps; on a dataset of unknown cardinality the number found at the end of
-    the first epoch is the target of the next ones. Evaluation and prediction
-    have no step counter: their step is only capped.
-    """
-
-    _first_iteration = None
-
-    def _iterations(self):
-        optimizer = getattr(self.model, "optimizer", None)
-        try:
-            return int(optimizer.iterations.numpy())
-        except (AttributeError, TypeError, ValueError):
-            return None
-
-    def _capped(self, batch):
-        return batch if self.target is None else min(batch, self.target - 1)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._first_iteration = self._iterations()
-        super().on_epoch_begin(epoch, logs)
-
-    def on_train_batch_end(self, batch, logs=None):
-        # The optimizer's step counter says how many steps ran, whatever `batch` means: Keras 3.15 passes the last
-        # step of an execution (and overshoots at the end), Keras 3.10 its first (and lags 31 steps behind).
-        if self._first_iteration is not None:
-            now = self._iterations()
-            if now is not None:
-                batch = now - self._first_iteration - 1
-        super().on_train_batch_end(self._capped(batch), logs)
-
-    def on_test_batch_end(self, batch, logs=None):
-        super().on_test_batch_end(self._capped(batch), logs)
-
-    def on_predict_batch_end(self, batch, logs=None):
-        super().on_predict_batch_end(self._capped(batch), logs)
-
-
-def _add_step_progbar(kwargs) -> None:
-    """Gives `fit` / `evaluate` / `predict` a `_StepProgbarLogger` where Keras would add its own progress bar."""
-    callbacks = kwargs.get("callbacks")
-    if kwargs.get("verbose", "auto") == 0 or isinstance(callbacks, keras.callbacks.CallbackList):
-        return
-    callbacks = list(callbacks or [])
-    if not any(isinstance(c, keras.callbacks.ProgbarLogger) for c in callbacks):
-        kwargs["callbacks"] = [*callbacks, _StepProgbarLogger()]
-
-
 def _is_dataset(x) -> bool:
     return type(x).__module__.startswith("tensorflow") and hasattr(x, "element_spec")
+
+
+def _features(spec) -> list:
+    """A feature spec from features or their dicts (as a config holds them), checked."""
+    return normalize_spec([feature_from_dict(f) if isinstance(f, Mapping) else f for f in spec])
+
+
+def _tasks(tasks) -> list[Task]:
+    return [Task(**t) if isinstance(t, Mapping) else t for t in tasks]
+
+
+def _task_losses(tasks) -> tuple:
+    """`(loss, loss_weights)` from the heads' tasks: one loss for a one-head model, a dict per head otherwise."""
+    from deepfm_keras.model.parts import SINGLE_HEAD
+
+    if len(tasks) == 1 and tasks[0].name == SINGLE_HEAD:
+        return tasks[0].loss, None
+    return {t.name: t.loss for t in tasks}, {t.name: float(t.loss_weight) for t in tasks}
