@@ -80,12 +80,12 @@ def make_dataset(
     The arrays are held as tensors; each epoch (each new iteration of the
     dataset, as Keras' `fit` does) draws a fresh permutation of the row
     indices, cuts it into batches and gathers every batch with one
-    `tf.gather` per input. That costs well under a second per epoch of
-    400k rows, where `from_tensor_slices(...).shuffle(n)` costs 10-20 s on
-    two cores. With a `seed`, epoch `e`'s permutation is a function of
-    `(seed, e)`: reproducible, different in each epoch, and the same after a
-    resume from a backup (see `set_shuffle_epoch`; `e` counts this dataset's
-    iterations, so a dataset also iterated outside `fit` shifts its epochs).
+    `tf.gather` per input: far cheaper than `from_tensor_slices(...).shuffle(n)`
+    (benchmarks/README.md, "Figures behind the package's defaults"). With a
+    `seed`, epoch `e`'s permutation is a function of `(seed, e)`:
+    reproducible, different in each epoch, and the same after a resume from a
+    backup (see `set_shuffle_epoch`; `e` counts this dataset's iterations, so
+    a dataset also iterated outside `fit` shifts its epochs).
     Without a seed every iteration draws a fresh random permutation.
     `batch_size` is the global batch size: under
     `tf.distribute.MirroredStrategy`, Keras splits each batch across replicas.

@@ -3,10 +3,9 @@
 `model.predict` pays Keras' per-call machinery (data adapter, callbacks,
 progress bar, a step function that handles every input kind). For scoring many
 rows of in-memory arrays, one `tf.function` of `model(x, training=False)`
-traced once for any batch size is faster: on the 2-core CPU of our CI, scoring
-48,765 rows of the MovieLens schema at batch 8192 ran at 266k rows/s through
-`model.predict`, 674k through `batch_predict` and 913k with `jit_compile=True`
-(medians of 7 alternated runs).
+traced once for any batch size is faster (how much: benchmarks/README.md,
+"Figures behind the package's defaults"). A several-head model gives a dict
+of arrays keyed by head, as `model.predict` does.
 """
 
 from __future__ import annotations

@@ -74,10 +74,10 @@ def get(identifier, learning_rate=None):
     """Resolves an optimizer identifier: names of `NAMES` first, anything else by `keras.optimizers.get`.
 
     A name is matched ignoring case and underscores (`"Adam"`, `"LazyAdam"`
-    and `"lazy_adam"` all give `LazyAdam`). A string that is neither in
-    `NAMES` nor a name Keras knows (such as `"rmsprop"`) raises a
-    `ValueError` listing the names of `NAMES`. Config dicts go to
-    `keras.optimizers.get`; an optimizer instance is returned as it is.
+    and `"lazy_adam"` all give `LazyAdam`). Another name Keras knows (such
+    as `"rmsprop"`) gives the stock, dense, Keras optimizer; a string that is
+    neither raises a `ValueError` listing the names of `NAMES`. Config dicts
+    go to `keras.optimizers.get`; an optimizer instance is returned as it is.
 
     Args:
         identifier: a name, a config dict or a `keras.optimizers.Optimizer`.

@@ -3,8 +3,9 @@
 A lookup in a `CategoricalEmbedding` table gives a row-sparse gradient
 (`tf.IndexedSlices`: the rows a batch touched and their gradients). Stock
 Keras 3 optimizers turn it into a dense table-sized tensor and update every
-row of the table and of its optimizer slots at every step, so a step at 10^6
-ids per field costs ~30x a step at 10^3. The optimizers here keep it sparse:
+row of the table and of its optimizer slots at every step, so a step's cost
+grows with the table (measured: benchmarks/README.md, "Vocabulary scaling").
+The optimizers here keep it sparse:
 for a row-sparse gradient they merge duplicate ids, gather the touched rows of
 the table and of its slots, apply the optimizer's formula to those rows only,
 and scatter the results back. Dense gradients (the MLP, the `combine` layer)

@@ -2,13 +2,11 @@
 
 For a binary (click) model on a CPU with bfloat16 instructions (`amx_bf16` or
 `avx512_bf16` among the processor flags) and no GPU: `mixed_bfloat16`
-(bfloat16 matmuls, float32 variables and output). On the MovieLens benchmark
-it trained 1.26-1.42x as fast as DeepCTR where float32 ran at 0.96-1.12x, and
-the MovieLens example's binary model reached the same holdout AUC (0.8181, as
-float32). Elsewhere `float32`: a regression model lost holdout RMSE in
-bfloat16 (0.8655 against 0.8630 in float32, both trained to convergence,
-2026-11-29), GPUs were not measured, and a CPU without those instructions
-emulates bfloat16 slowly.
+(bfloat16 matmuls, float32 variables and output): there it trains faster at
+the same holdout AUC. Elsewhere `float32`: regression models (which lost
+holdout RMSE in bfloat16), GPUs (not measured), and CPUs without those
+instructions (which emulate bfloat16 slowly). The measurements behind the
+choice are in benchmarks/README.md ("Figures behind the package's defaults").
 
 The environment variable `DEEPFM_KERAS_DTYPE_POLICY` (e.g. `float32`)
 overrides the choice; so does a global policy set with

@@ -128,11 +128,11 @@ class CategoricalEmbedding(keras.layers.Layer):
     batch looks up (`regularize="rows"`, added with `add_loss`; the gradient
     stays row-sparse). `"auto"` (the default) takes `"table"` up to
     `DENSE_REGULARIZER_MAX_ROWS` rows (2^18: 4M parameters at embedding size
-    16, a few ms a step) and `"rows"` above, the same for the embedding and
-    the first-order table of a spec:
-    on MovieLens (tables of ~10^5 parameters) the whole-table L2 gave holdout
-    RMSE 0.8630 and the row L2 0.8701 (with Adam, the whole-table penalty
-    keeps shrinking the rows of rare ids between their batches). Under a
+    16) and `"rows"` above, the same for the embedding and the first-order
+    table of a spec. The two differ: with Adam, the whole-table penalty keeps
+    shrinking the rows of rare ids between their batches, which small tables
+    (MovieLens) reward; benchmarks/README.md ("Figures behind the package's
+    defaults") has the measurements behind the threshold. Under a
     mixed precision policy the table stays float32 and only the looked-up
     rows are cast.
 
