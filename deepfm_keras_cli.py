@@ -4,7 +4,7 @@
 package's Keras classes (so plain `keras.saving.load_model` finds them). This
 top-level module imports neither: it answers `--help`, `--version` and
 argument errors at once, silences TensorFlow's start-up notices, and only then
-hands the parsed command to `deepfm_keras.cli`.
+hands the parsed command to `deepfm_keras.run.cli`.
 
 ```
 deepfm-keras init --data clicks.csv --label clicked > run.toml
@@ -76,7 +76,7 @@ def _override(text: str) -> str:
     key, sep, _ = text.partition("=")
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"An override should be section.key=value. Received: {text!r}")
-    return text  # the value is read as TOML by deepfm_keras.config.parse_override
+    return text  # the value is read as TOML by deepfm_keras.run.config.parse_override
 
 
 def _positive_int(text: str) -> int:
@@ -122,8 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     init.add_argument("--data", required=True, type=_existing_file, help="a .csv, .csv.gz or .parquet file")
     init.add_argument("--label", required=True, help="the label column")
-    init.add_argument("--task", choices=["binary", "regression"], default=None,
-                      help="default: binary when the label holds only 0 and 1")  # fmt: skip
+    init.add_argument("--task", choices=["binary", "regression", "multiclass"], default=None,
+                      help="default: binary for 0/1 or two strings, multiclass for a few strings, else regression")  # fmt: skip
     init.add_argument("--output", default="-", help="where to write the config ('-': standard output)")
     init.add_argument("--sample-rows", type=_positive_int, default=100_000, help="rows read to guess from")
 
@@ -146,7 +146,7 @@ def main(argv=None) -> int:
     """Runs the command line; returns the exit status (2 for bad input, with a message naming it)."""
     args = build_parser().parse_args(argv)
     quiet_tensorflow()
-    from deepfm_keras.cli import run_command
+    from deepfm_keras.run.cli import run_command
 
     return run_command(args)
 

@@ -7,7 +7,7 @@ holdout metrics side by side:
 ```
 python benchmarks/movielens_accuracy.py --data ../shared/data/ml-1m-users1-2999 \\
     --seeds 2017 7 42 --variants deepfm deep fm --json results.json
-python benchmarks/movielens_accuracy.py --data ... --set data.history=false   # the plain fields only
+python benchmarks/movielens_accuracy.py --data ... --set data.movielens.history=false   # the plain fields only
 python benchmarks/movielens_accuracy.py --data ... --seeds 2017 --variants deep deep_reseeded fm_weak deepfm --blend
 ```
 
@@ -80,8 +80,9 @@ def _predictions(args, seed: int, out_dirs: dict) -> dict:
 
     quiet_tensorflow()  # before TensorFlow is imported here
     from deepfm_keras import FeatureEncoder, batch_predict, load_model
-    from deepfm_keras.config import load_config, parse_override
-    from deepfm_keras.pipeline import _load_frames, labels_of
+    from deepfm_keras.run.config import load_config, parse_override
+    from deepfm_keras.run.sources import _load_frames
+    from deepfm_keras.run.tables import labels_of
 
     overrides = dict(parse_override(item) for item in args.set)
     config = load_config(args.config, {**overrides, "data.train": [str(Path(args.data).resolve())],

@@ -1,8 +1,8 @@
 """Train DeepFM on Criteo-format click logs, streamed from disk, and report AUC / logloss.
 
 ```
-python examples/criteo.py --train FILE [FILE ...] --test FILE [FILE ...] [--output-dir OUT]
-                          [--epochs N] [--batch-size B] [--num-buckets N | --min-count K [--max-size M]]
+python examples/criteo.py --train FILE [FILE ...] [--validation FILE ...] --test FILE [FILE ...]
+                          [--output-dir OUT] [--epochs N] [--patience P] [--batch-size B] [--num-buckets N | --min-count K [--max-size M]]
                           [--embedding-dim K] [--max-malformed-fraction F] [--quiet]
 ```
 
@@ -26,11 +26,14 @@ equal the Keras model's (`metrics["serving"]`). On the shared 8,000-row sample
 (`../shared/data/criteo/`):
 
 ```
-python examples/criteo.py --train criteo_kaggle_8k_train.txt criteo_kaggle_8k_dev.txt \
+python examples/criteo.py --train criteo_kaggle_8k_train.txt --validation criteo_kaggle_8k_dev.txt \
     --test criteo_kaggle_8k_test.txt --output-dir /tmp/criteo
 ```
 
-The run is `deepfm_keras.pipeline.run` (what `deepfm-keras train` runs for a
+The validation lines (`--validation`, or without it every 10th of the
+training lines, never trained on) drive early stopping (`--patience`).
+
+The run is `deepfm_keras.run.pipeline.run` (what `deepfm-keras train` runs for a
 config with `data.format = "criteo"`); this script only maps its options onto a
 `RunConfig`. The model trains with `LazyAdam` (table updates that touch only the rows of a
 batch, the optimizer that scales to 10^6+ ids per field; with the default
@@ -54,9 +57,12 @@ def parse_args(argv=None):
         description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     p.add_argument("--train", nargs="+", required=True, help="training files (Criteo TSV, plain or .gz)")
+    p.add_argument("--validation", nargs="+", default=[],
+                   help="validation files (default: every 10th training line)")  # fmt: skip
     p.add_argument("--test", nargs="+", required=True, help="test files, evaluated after training")
     p.add_argument("--output-dir", default="criteo_output", help="where the outputs go")
     p.add_argument("--epochs", type=int, default=3, help="passes over the training files")
+    p.add_argument("--patience", type=int, default=3, help="epochs without validation gain before stopping (0: off)")
     p.add_argument("--batch-size", type=int, default=512, help="lines per batch")
     p.add_argument("--num-buckets", type=int, default=10_000, help="hash buckets per categorical field")
     p.add_argument("--min-count", type=int, default=0, help="use vocabularies of values seen >= this many times")
@@ -85,7 +91,9 @@ def parse_args(argv=None):
         p.error("--min-count should be >= 0 and --max-malformed-fraction in [0, 1]")
     if any(u < 1 for u in args.hidden_units) or not 0 <= args.dropout < 1 or args.learning_rate <= 0:
         p.error("--hidden-units should be positive, --dropout in [0, 1) and --learning-rate > 0")
-    for f in args.train + args.test:
+    if args.patience < 0:
+        p.error(f"--patience should be >= 0, got {args.patience}")
+    for f in args.train + args.validation + args.test:
         if not os.path.isfile(f):
             p.error(f"file not found: {f}")
     return args
@@ -93,20 +101,21 @@ def parse_args(argv=None):
 
 def run_config(args):
     """The `RunConfig` of these settings (what `deepfm-keras train` reads from a file)."""
-    from deepfm_keras.config import config_from_dict
+    from deepfm_keras.run.config import config_from_dict
 
     return config_from_dict(
         {
             "data": {
                 "format": "criteo",
                 "train": args.train,
+                "validation": args.validation,
                 "test": args.test,
-                "max_malformed_fraction": args.max_malformed_fraction,
-            },
-            "features": {
-                "criteo_num_buckets": args.num_buckets,
-                "criteo_min_count": args.min_count,
-                "criteo_max_size": args.max_size,
+                "criteo": {
+                    "num_buckets": args.num_buckets,
+                    "min_count": args.min_count,
+                    "max_size": args.max_size,
+                    "max_malformed_fraction": args.max_malformed_fraction,
+                },
             },
             "model": {
                 "task": "binary",
@@ -120,6 +129,7 @@ def run_config(args):
                 "batch_size": args.batch_size,
                 "optimizer": "lazy_adam",
                 "learning_rate": args.learning_rate,
+                "patience": args.patience,
                 "shuffle_buffer": args.shuffle_buffer,
                 "seed": args.seed,
             },
@@ -133,7 +143,7 @@ def main(argv=None) -> int:
     from deepfm_keras_cli import quiet_tensorflow
 
     quiet_tensorflow()  # TensorFlow's start-up notices off, before it is imported
-    from deepfm_keras.pipeline import DataError, run
+    from deepfm_keras.run.pipeline import DataError, run
 
     try:
         run(run_config(args), verbose=0 if args.quiet else "auto")

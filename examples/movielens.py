@@ -1,95 +1,23 @@
 """Trains DeepFM on MovieLens and reports holdout metrics.
 
-Usage:
-
 ```
 python examples/movielens.py [--data-dir DIR] [--variant ml-1m|ml-100k] [--task regression|binary]
                              [--epochs N] [--batch-size B] [--output-dir OUT] [--quiet]
 ```
 
-- `--task regression` predicts the rating (MSE loss; reports RMSE and MAE);
-  `--task binary` predicts `rating >= 4` (log loss; reports AUC, log loss and
-  accuracy).
-- Split: the ratings are shuffled with `--seed` (default 2017) and cut 90/10
-  into training and holdout parts; 10% of the training part (same seed) is the
-  validation part. The `FeatureEncoder` is fitted on the remaining 81% only.
-  Early stopping watches the validation metric (RMSE or AUC) and restores the
-  best epoch's weights. The holdout part is only used for the final numbers.
-- Features: user id, movie id, gender, age, occupation, zip code and its
-  first three digits (categorical), genres (multi-level), release year
-  (numeric), and implicit feedback built after the split from the training
-  rows only (`data.history`): the user's latest 50 rated movies (sharing the
-  `movie_id` table), the movie's latest 50 raters (sharing the `user_id`
-  table), the user's genres weighted by their share of the user's movies
-  (sharing the `genres` table), both rating counts and the movie's age at
-  rating time. No star enters them, and a training row's own rating is left
-  out of its own columns (`deepfm_keras.datasets.movielens_history`).
-- The model is built and compiled inside `deepfm_keras.get_strategy()`
-  (`tf.distribute.MirroredStrategy` over several GPUs, TensorFlow's default
-  strategy on one device); `--batch-size` is the global batch size.
-- The run is `deepfm_keras.pipeline.run` with this script's settings: the same
-  pipeline as `deepfm-keras train --config run.toml` (see README, "Your own
-  data"); this script only names MovieLens' columns and its defaults.
-- Writes to `--output-dir`: `metrics.json` (holdout metrics, the per-part
-  contribution weights of the `combine` layer, epochs run, training
-  examples/sec), `model.keras`, `encoder.json`, `serving/1` (the TensorFlow
-  Serving model, raw columns in) and TensorBoard logs under `logs/`
-  (`tensorboard --logdir OUT/logs`).
+`--task regression` predicts the rating (RMSE, MAE), `--task binary` predicts
+`rating >= 4` (AUC, log loss, accuracy, gAUC by user). The defaults are
+`examples/movielens.toml`, so `deepfm-keras train --config
+examples/movielens.toml` is the same run: this script only maps its options
+onto that run config and runs the pipeline `deepfm-keras train` runs. Without
+`--data-dir` the GroupLens archive is downloaded. `--help` lists every option.
 
-Without `--data-dir` the official GroupLens archive is downloaded (and cached
-by Keras).
-
-The defaults are `examples/movielens.toml` (so `deepfm-keras train --config
-examples/movielens.toml` is the same run): embedding 16, MLP 256-128-64 with
-dropout 0.3, embedding L2 1e-3 (on the whole table: these tables are small),
-LazyAdam 1e-3, batch 2048, learning rate x0.3 after 2 epochs without
-validation gain, early stopping after 4, at most 40 epochs. They were chosen
-on the validation part of `ml-1m-users1-2999` (GroupLens
-ML-1M, ratings of users 1-2999) only. Holdout results of the defaults there
-(2 shared CPU cores, AMD EPYC with AVX512_BF16; measured 2026-11-29):
-
-```
-python examples/movielens.py --data-dir ml-1m-users1-2999 --task regression  # RMSE 0.8630, 22 epochs, ~3 min
-python examples/movielens.py --data-dir ml-1m-users1-2999 --task binary      # AUC 0.8181, 19 epochs, ~1.5 min
-```
-
-Issue 15 (2026-12-01, 2-core AMD EPYC without AVX512_BF16, float32): the
-history columns, chosen on the validation part only (seed 2017: validation
-RMSE 0.8523 against 0.8586 for the plain fields; a rating-weighted,
-out-of-fold history list on top gave 0.8537 and was left off). Holdout RMSE
-of the defaults at split seeds 2017 / 7 / 42: 0.8581 / 0.8548 / 0.8546
-(mean 0.8558; the plain fields 0.8657 at seed 2017), about 13,600 training
-examples/s (the plain fields: 52,895). Binary (`--task binary`) at seed
-2017: holdout AUC 0.8221 (validation 0.8181). With these features the deep
-part alone does as well as DeepFM (`model.parts = ["deep"]`: holdout
-0.8567 / 0.8551 / 0.8552, mean 0.8557), so the FM parts do not yet earn
-their place here; FM alone reaches 0.8665 at seed 2017 with its own best
-`embedding_l2` (1e-5; 0.8921 at the default 1e-3). One L2 on the shared
-tables cannot suit both parts: benchmarks/README.md has the sweep. Tables and
-an L2 of the FM's own, an auxiliary loss per part or averaged epoch weights did
-not change that (2026-12-02, seed 2017). Trained apart and blended, FM alone
-and the deep part beat two blended deep-only models by 0.0012-0.0036 (seeds
-2017 / 7 / 42, benchmarks/README.md): the FM's own signal, of the order of
-the seed spread, which joint training does not harvest. `benchmarks/movielens_accuracy.py`
-reproduces them (`--blend` for the blends), `benchmarks/movielens_plain.toml`
-is the plain model.
-
-Earlier measurements, plain fields: the regression model runs in float32, the binary one in `mixed_bfloat16` on
-this CPU (`build_deepfm`'s default). The code before row-sparse training gave
-the same RMSE 0.8630 and AUC 0.8181 on the same machine. Measured choices:
-regression in `mixed_bfloat16` 0.8655; L2 on the looked-up rows only instead
-of the whole table 0.8701 (float32, with LazyAdam or Keras' Adam alike).
-
-Measured again 2026-12-01 on a 2-core AMD EPYC without AVX512_BF16 (both
-tasks in float32), after `get_strategy` moved to TensorFlow's default strategy
-on one device: regression RMSE 0.8657 (22 epochs, 218 s wall, 46,777 training
-examples/s), binary AUC 0.8184 / gAUC 0.7747 (16 epochs, 148 s, 51,864 ex/s).
-The previous code (one-CPU `MirroredStrategy`) on the same machine: RMSE 0.8644
-(23 epochs, 388 s, 25,223 ex/s), AUC 0.8190 / gAUC 0.7764 (15 epochs, 241 s,
-27,017 ex/s). The two strategies draw different random streams (with a
-`MirroredStrategy` patched in, the new code's validation curve equals the old
-code's exactly), so the metrics differ by a seed's worth; the speed is the
-strategy's.
+Writes `metrics.json`, `model.keras`, `encoder.json`, `serving/1` (TensorFlow
+Serving, raw columns in) and TensorBoard logs under `logs/` to `--output-dir`
+(docs/cli-and-configs.md, "What a run writes"; the split and the features:
+docs/examples.md). Holdout results of the defaults, and what was tried to
+choose them: benchmarks/README.md, "The MovieLens example: holdout results of
+its defaults".
 """
 
 from __future__ import annotations
@@ -119,7 +47,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--data-dir", default=None, help="folder with the GroupLens files (default: download)")
-    parser.add_argument("--variant", default=data["variant"], choices=["ml-1m", "ml-100k"], help="MovieLens variant")
+    parser.add_argument("--variant", default=data["movielens"]["variant"], choices=["ml-1m", "ml-100k"], help="MovieLens variant")
     parser.add_argument(
         "--task",
         default=model["task"],
@@ -187,12 +115,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def run_config(args):
     """`movielens.toml` with this run's options on top (what `deepfm-keras train --set ...` does)."""
-    from deepfm_keras.config import load_config
+    from deepfm_keras.run.config import load_config
 
     return load_config(
         CONFIG,
         {
-            "data.variant": args.variant,
+            "data.movielens.variant": args.variant,
             "data.train": [str(Path(args.data_dir).resolve())] if args.data_dir else [],
             "data.split_seed": args.seed,
             "model.task": args.task,
@@ -218,7 +146,7 @@ def main(argv=None) -> dict:
     from deepfm_keras_cli import quiet_tensorflow
 
     quiet_tensorflow()  # TensorFlow's start-up notices off, before it is imported
-    from deepfm_keras.pipeline import run
+    from deepfm_keras.run.pipeline import run
 
     print(f"MovieLens {args.variant}, {args.task}:")
     return run(run_config(args), verbose=0 if args.quiet else "auto")

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from deepfm_keras import FeatureEncoder
-from deepfm_keras.cli import guess_config
 from deepfm_keras.datasets.movielens import load_movielens
+from deepfm_keras.run.cli import guess_config
 
 
 def cli(*args, cwd=None, timeout=300):
@@ -125,3 +125,34 @@ def test_parquet_to_trained_run_to_scored_csv(shared_data, tmp_path):
     expected = model.predict(encoder.transform(pd.read_csv(tmp_path / "new.csv")), verbose=0).reshape(-1)
     assert len(scored) == 50 and list(scored.columns[:-1]) == list(pd.read_csv(tmp_path / "new.csv").columns)
     np.testing.assert_allclose(scored["prediction"], expected, atol=1e-6)
+
+
+def test_init_guesses_a_binary_task_with_its_positive_value_for_a_two_valued_string_label():
+    frame = pd.DataFrame({"age": [25, 38, 52, 41, 33, 60], "class": ["<=50K", ">50K", "<=50K", "<=50K", ">50K", "<=50K"]})
+    text = guess_config(frame, "class")
+    assert 'task = "binary"' in text and 'positive = ">50K"' in text  # the rarer value is 1
+    three = guess_config(frame.assign(c=["a", "b", "c", "a", "b", "c"]), "c")
+    assert 'task = "multiclass"' in three and 'classes = ["a", "b", "c"]' in three
+    with pytest.raises(ValueError, match="cannot be a regression label"):
+        guess_config(frame, "class", task="regression")
+
+
+@pytest.mark.slow
+def test_init_then_train_on_a_string_label_trains(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 600
+    workclass = rng.choice(["private", "state", "self"], size=n)
+    hours = rng.integers(10, 70, size=n)
+    label = np.where((hours > 45) ^ (rng.uniform(size=n) < 0.1), ">50K", "<=50K")
+    pd.DataFrame({"workclass": workclass, "hours": hours, "class": label}).to_csv(tmp_path / "adult.csv", index=False)
+    result = cli("init", "--data", tmp_path / "adult.csv", "--label", "class", "--output", tmp_path / "run.toml")
+    assert result.returncode == 0, result.stderr[-2000:]
+    result = cli(
+        "train", "--config", tmp_path / "run.toml", "--set", "training.epochs=8", "--set", "model.hidden_units=[8]",
+        "--set", "training.batch_size=32", "--set", "training.learning_rate=0.01",
+        "--set", f"output.dir='{tmp_path / 'run'}'", "--set", "output.export=false", "--quiet",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["task"] == "binary" and metrics["settings"]["data"]["positive"] == ">50K"
+    assert metrics["holdout"]["auc"] > 0.8  # the label is (hours > 45) with 10% of it flipped

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from deepfm_keras.config import ConfigError, config_from_dict, load_config, parse_override
+from deepfm_keras.run.config import ConfigError, config_from_dict, load_config, parse_override
 
 BASE = {"data": {"format": "csv", "train": "t.csv", "label": "y"}, "features": {"categorical": ["u"]}}
 
@@ -146,7 +146,7 @@ def test_list_features_shared_tables_and_embedding_dims_from_toml(tmp_path):
         NumericColumn,
         NumericSequenceColumn,
     )
-    from deepfm_keras.pipeline import make_encoder
+    from deepfm_keras.run.columns import make_encoder
 
     path = tmp_path / "run.toml"
     path.write_text(LISTS_TOML)
@@ -215,7 +215,7 @@ def test_list_features_shared_tables_and_embedding_dims_from_toml(tmp_path):
     ],
 )
 def test_bad_list_options_are_refused_naming_the_key(features, message):
-    from deepfm_keras.pipeline import make_encoder
+    from deepfm_keras.run.columns import make_encoder
 
     config = config_from_dict({"data": BASE["data"], "features": features})
     with pytest.raises(ConfigError, match=message):

@@ -71,7 +71,7 @@ def test_the_example_defaults_are_its_run_config():
     """examples/movielens.toml is the one place of the example's defaults; the script's options only override."""
     import importlib.util
 
-    from deepfm_keras.config import load_config
+    from deepfm_keras.run.config import load_config
 
     spec = importlib.util.spec_from_file_location("movielens_example", SCRIPT)
     example = importlib.util.module_from_spec(spec)

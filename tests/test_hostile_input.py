@@ -157,14 +157,15 @@ def test_criteo_cli_stops_when_too_many_lines_are_malformed(criteo_example, tmp_
     args = ["--train", str(train), "--test", str(test), "--epochs", "1", "--quiet", "--hidden-units", "4"]
     code = criteo_example.main([*args, "--output-dir", str(tmp_path / "strict")])
     err = capsys.readouterr().err
-    assert code == 2 and "2 of 60 lines malformed (limit 1.00%)" in err
+    assert code == 2 and "2 of 54 lines malformed (limit 1.00%)" in err  # 6 of the 60 lines validate
     assert f"{train}:11: field 'I1' should be an integer or empty" in err
     assert f"{train}:21: expected 40 tab-separated fields, found 41" in err
     # the same data under a looser limit trains, and the counts say what was skipped
     code = criteo_example.main([*args, "--output-dir", str(tmp_path / "loose"), "--max-malformed-fraction", "0.05"])
     assert code == 0
     metrics = json.loads((tmp_path / "loose" / "metrics.json").read_text())
-    assert metrics["train"] == {"rows_read": 60, "malformed_rows": 2}
+    assert metrics["lines"]["train"] == {"rows_read": 54, "malformed_rows": 2}
+    assert metrics["lines"]["validation"] == {"rows_read": 6, "malformed_rows": 0}
 
 
 @pytest.mark.parametrize(

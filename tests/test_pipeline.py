@@ -4,17 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepfm_keras.config import config_from_dict
-from deepfm_keras.pipeline import (
-    DataError,
-    _load_frames,
-    labels_of,
-    make_encoder,
-    read_table,
-    run,
-    split_by_time,
-    split_rows,
-)
+from deepfm_keras.run.columns import make_encoder
+from deepfm_keras.run.config import ConfigError, config_from_dict
+from deepfm_keras.run.pipeline import run
+from deepfm_keras.run.sources import _load_frames
+from deepfm_keras.run.tables import DataError, labels_of, read_table, split_by_time, split_rows
 
 
 def config(**data):
@@ -122,8 +116,8 @@ def test_given_files_replace_the_split(tmp_path):
 
 
 def test_training_weights_come_from_the_weight_column_and_the_class_weight():
-    from deepfm_keras.config import ConfigError
-    from deepfm_keras.pipeline import weights_of
+    from deepfm_keras.run.config import ConfigError
+    from deepfm_keras.run.tables import weights_of
 
     frame = pd.DataFrame({"y": [0, 1, 1, 0], "u": [1, 2, 3, 4], "w": [0.5, 2.0, 0.0, 1.0]})
     y = frame["y"].to_numpy("float32")
@@ -170,14 +164,79 @@ def test_a_run_trains_with_row_weights(tmp_path):
     assert np.isfinite(metrics["holdout"]["auc"])
 
 
-def test_history_columns_need_movielens():
-    from deepfm_keras.config import ConfigError
+def test_dataset_knobs_live_in_their_sub_tables_and_other_sources_refuse_them():
+    from deepfm_keras.run.config import ConfigError
+    from deepfm_keras.run.sources import prepare
 
     frame = pd.DataFrame({"y": np.arange(40) % 2, "u": np.arange(40) % 5})
-    with pytest.raises(ConfigError, match=r"`data.history` builds MovieLens"):
-        _load_frames(config(history=True), frame)
-    with pytest.raises(ConfigError, match=r"`data.history` should be true or false"):
-        config(history="yes")
+    with pytest.raises(ConfigError, match=r"`data.history` is now `data.movielens.history`"):
+        config(history=True)
+    with pytest.raises(ConfigError, match=r"`data.movielens.history` should be true or false"):
+        config(movielens={"history": "yes"})
+    with pytest.raises(ConfigError, match=r"`data.movielens.history` = True is not used with data.format = 'csv'"):
+        prepare(config(movielens={"history": True}), frame=frame)
+    with pytest.raises(ConfigError, match=r"`data.criteo.min_count` = 5 is not used with data.format = 'csv'"):
+        prepare(config(criteo={"min_count": 5}), frame=frame)
+    with pytest.raises(ConfigError, match=r"`features.criteo_min_count` is now `data.criteo.min_count`"):
+        config_from_dict({"data": {"train": "t.csv", "label": "y"}, "features": {"criteo_min_count": 3}})
+
+
+@pytest.mark.parametrize(
+    ("section", "values", "key"),
+    [
+        ("data", {"group": "C1"}, "data.group"),
+        ("data", {"weight": "w"}, "data.weight"),
+        ("data", {"time_column": "t"}, "data.time_column"),
+        ("data", {"holdout_fraction": 0.2}, "data.holdout_fraction"),
+        ("features", {"categorical": ["C1"]}, "features.categorical"),
+        ("data", {"movielens": {"variant": "ml-100k"}}, "data.movielens.variant"),
+    ],
+)
+def test_a_criteo_run_refuses_the_table_keys_naming_them(section, values, key, tmp_path):
+    from deepfm_keras.run.config import ConfigError
+    from deepfm_keras.run.sources import prepare
+
+    raw = {"data": {"format": "criteo", "train": "a.txt", "test": "b.txt"}}
+    raw.setdefault(section, {}).update(values)
+    with pytest.raises(ConfigError, match=rf"`{key}` = .* is not used with data.format = 'criteo'"):
+        prepare(config_from_dict(raw))
+
+
+def test_a_table_run_refuses_the_shuffle_buffer_of_streamed_files():
+    from deepfm_keras.run.config import ConfigError
+    from deepfm_keras.run.sources import prepare
+
+    cfg = config_from_dict({"data": {"train": "t.csv", "label": "y"}, "features": {"categorical": ["u"]},
+                            "training": {"shuffle_buffer": 4}})  # fmt: skip
+    with pytest.raises(ConfigError, match=r"`training.shuffle_buffer` = 4 is not used .*shuffled whole"):
+        prepare(cfg, frame=pd.DataFrame({"y": [0, 1], "u": [1, 2]}))
+
+
+def test_a_string_label_with_data_positive_is_binary():
+    cfg = config(positive=">50K")
+    frame = pd.DataFrame({"y": ["<=50K", ">50K", " >50K", "<=50K"]})
+    assert labels_of(frame, cfg, "training").tolist() == [0.0, 1.0, 1.0, 0.0]
+    with pytest.raises(DataError, match=r"`data.positive` is '>50K', which label column 'y' .* never holds"):
+        labels_of(pd.DataFrame({"y": ["a", "b"]}), cfg, "training")
+    with pytest.raises(DataError, match=r"holds 3 values"):
+        labels_of(pd.DataFrame({"y": ["<=50K", ">50K", "?"]}), cfg, "training")
+    with pytest.raises(DataError, match=r"It holds the values \['<=50K', '>50K'\]: set data.positive"):
+        labels_of(frame, config(), "training")
+    with pytest.raises(ConfigError, match=r"`data.positive` makes 0/1 labels"):
+        config_from_dict({"data": {"train": "t.csv", "label": "y", "positive": "a"}, "model": {"task": "regression"},
+                          "features": {"categorical": ["u"]}})  # fmt: skip
+
+
+def test_read_table_knows_gzip_by_its_first_bytes(tmp_path):
+    import gzip
+
+    frame = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
+    for name in ("t.csv", "t.CSV.GZ", "t.txt"):
+        with gzip.open(tmp_path / name, "wt") as f:
+            frame.to_csv(f, index=False)
+        pd.testing.assert_frame_equal(read_table([str(tmp_path / name)]), frame)
+    frame.to_parquet(tmp_path / "t.parquet")
+    pd.testing.assert_frame_equal(read_table([str(tmp_path / "t.parquet")], nrows=2), frame.iloc[:2])
 
 
 def multiclass_config(tmp_path, **data):
@@ -218,7 +277,7 @@ def test_a_multiclass_run_learns_named_classes_and_serves_them(tmp_path):
         metrics["holdout"]["logloss"], rel=1e-5
     )
     # `deepfm-keras predict` writes the most likely class id and one probability column per class.
-    from deepfm_keras.cli import main
+    from deepfm_keras.run.cli import main
 
     test.drop(columns="y").to_csv(tmp_path / "new.csv", index=False)
     assert (
@@ -241,7 +300,7 @@ def test_a_multiclass_run_learns_named_classes_and_serves_them(tmp_path):
 
 
 def test_multiclass_labels_and_settings_are_checked(tmp_path):
-    from deepfm_keras.config import ConfigError
+    from deepfm_keras.run.config import ConfigError
 
     frame = pd.DataFrame({"u": [1, 2, 3, 4], "x": [0.0, 1, 2, 3], "y": ["news", "sport", "weather", "news"]})
     with pytest.raises(
@@ -265,3 +324,30 @@ def test_multiclass_labels_and_settings_are_checked(tmp_path):
         multiclass_config(tmp_path, classes=["a", "a"])
     with pytest.raises(ConfigError, match=r"are for model.task = 'multiclass'"):
         config(classes=["a", "b"])
+
+
+@pytest.mark.slow
+def test_a_criteo_run_stops_early_writes_tensorboard_and_validates_on_held_out_lines(shared_data, tmp_path):
+    """The Criteo source runs the one pipeline: patience, lr decay, TensorBoard and the validation split hold."""
+    import glob
+    import json
+
+    criteo = shared_data / "criteo"
+    cfg = config_from_dict({
+        "data": {"format": "criteo", "train": str(criteo / "criteo_kaggle_8k_train.txt"),
+                 "test": str(criteo / "criteo_kaggle_8k_test.txt"), "validation_fraction": 0.2},
+        "model": {"embedding_dim": 4, "hidden_units": [16]},
+        "training": {"epochs": 40, "batch_size": 256, "learning_rate": 0.05, "patience": 1, "lr_decay": 0.5,
+                     "lr_patience": 1},
+        "output": {"dir": str(tmp_path / "run"), "export": False, "tensorboard": True},
+    })  # fmt: skip
+    metrics = run(cfg, log=lambda _: None, verbose=0)
+    assert metrics["epochs_run"] < 40  # early stopping on the held-out lines (before: all 40 epochs ran)
+    assert metrics["epochs_run"] == metrics["best_epoch"] + 1
+    assert metrics["lines"]["train"]["rows_read"] + metrics["lines"]["validation"]["rows_read"] == 7200
+    assert metrics["lines"]["validation"]["rows_read"] == 1440  # one line in 5
+    assert np.isfinite(metrics["validation"]["auc"]) and metrics["replicas"] == 1
+    assert glob.glob(str(tmp_path / "run" / "logs" / "contributions" / "*tfevents*"))
+    assert set(metrics["contribution_share"]) == {"fm_1d", "fm_2d", "deep"}
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["holdout"] == pytest.approx(metrics["holdout"]) and saved["rows"]["holdout"] == 391

@@ -505,6 +505,9 @@ class CriteoReader:
         seed: int | None = None,
         num_parallel_calls: int | None = None,
         class_weight: Mapping[int, float] | None = None,
+        hold_out_every: int = 0,
+        hold_out_offset: int = 0,
+        part: str = "train",
     ):
         """A `tf.data.Dataset` of `(features, labels)` (or `(features, labels, weights)`) batches from `files`.
 
@@ -537,6 +540,12 @@ class CriteoReader:
             num_parallel_calls: parallel parse calls (None: `tf.data.AUTOTUNE`).
             class_weight: optional `{0: w0, 1: w1}`, both keys, finite weights
                 `> 0` (`deepfm_keras.validation.check_class_weight`).
+            hold_out_every: with `k > 1`, split the files' lines as they
+                stream: line `j` of line batch `i` is held out when
+                `(i * batch_size + j + hold_out_offset) % k == 0` (1 line in
+                `k`). 0: no split.
+            hold_out_offset: the offset of that split (a seed).
+            part: `"train"` (the batches that are not held out) or `"holdout"`.
 
         Raises:
             FileNotFoundError: naming a file that does not exist.
@@ -556,6 +565,19 @@ class CriteoReader:
             class_weight = validation.check_class_weight(class_weight)
         self._ensure_state()
         ds = _line_batches(files, batch_size)
+        if hold_out_every:
+            if part not in ("train", "holdout") or hold_out_every < 2:
+                raise ValueError(
+                    f"`hold_out_every` should be 0 or >= 2 and `part` 'train' or 'holdout'. "
+                    f"Received: hold_out_every={hold_out_every!r}, part={part!r}"
+                )
+            every, offset, held = int(hold_out_every), int(hold_out_offset), part == "holdout"
+
+            def keep(i, lines):  # line j of batch i is held out when (i * batch_size + j + offset) % every == 0
+                position = i * batch_size + tf.range(tf.size(lines, out_type=tf.int64)) + offset
+                return tf.boolean_mask(lines, tf.equal(position % every == 0, held))
+
+            ds = ds.enumerate().map(keep)
         ds = ds.map(self.parse_lines, num_parallel_calls=num_parallel_calls or tf.data.AUTOTUNE)
         ds = ds.filter(lambda features, labels: tf.shape(labels)[0] > 0)
         if class_weight is not None:

@@ -24,13 +24,9 @@ EXIT_BAD_INPUT = 2
 
 
 def _read(path: str, nrows: int | None = None):
-    import pandas as pd
+    from deepfm_keras.run.tables import read_table
 
-    lower = path.lower()
-    if lower.endswith(".parquet") or lower.endswith(".pq"):
-        frame = pd.read_parquet(path)
-        return frame if nrows is None else frame.iloc[:nrows]
-    return pd.read_csv(path, nrows=nrows)
+    return read_table([path], nrows=nrows)
 
 
 def _toml_value(value) -> str:
@@ -44,6 +40,38 @@ def _toml_value(value) -> str:
 
 
 MULTI_SEPARATORS = ("|", ";")
+MAX_GUESSED_CLASSES = 50
+
+
+def _guess_label(column, label: str, task: str | None) -> tuple[str, list[str]]:
+    """`(task, [data] lines)` for a label column: a task that trains on it, with the keys it needs."""
+    import numpy as np
+    import pandas as pd
+
+    present = column.dropna()
+    numbers = pd.to_numeric(present, errors="coerce")
+    if numbers.notna().all():
+        if task is None:
+            task = "binary" if set(np.unique(numbers)) <= {0, 1} else "regression"
+        return task, []
+    counts = present.astype(str).str.strip().value_counts()
+    values = sorted(counts.index)
+    if task == "regression":
+        raise ValueError(f"Label column {label!r} holds strings ({values[:5]}...): it cannot be a regression label.")
+    if len(values) == 2 and task in (None, "binary"):
+        # The rarer value is the event a CTR-like model predicts (a click, '>50K'); ties: the last in sorted order.
+        positive = min(reversed(values), key=lambda v: counts[v])
+        other = next(v for v in values if v != positive)
+        return "binary", [f"positive = {_toml_value(positive)}  # the label is 1 where {label} is this (the rarer "
+                          f"value), 0 where it is {_toml_value(other)}"]  # fmt: skip
+    if task == "binary":
+        raise ValueError(f"Label column {label!r} holds {len(values)} strings: a binary label has two.")
+    if len(values) > MAX_GUESSED_CLASSES:
+        raise ValueError(
+            f"Label column {label!r} holds {len(values)} distinct strings: too many classes to guess; "
+            "map it to numbers or to fewer classes first."
+        )
+    return "multiclass", [f"classes = {_toml_value(values)}  # the label's values, in class-id order"]
 
 
 def guess_config(frame, label: str, *, task: str | None = None, data_path: str = "data.csv") -> str:
@@ -51,7 +79,9 @@ def guess_config(frame, label: str, *, task: str | None = None, data_path: str =
 
     Rules (a starting point to edit, not a verdict):
 
-    - the label: `binary` when it holds only 0 and 1, else `regression`;
+    - the label: `binary` when it holds only 0 and 1, or two strings (the
+      rarer one is `data.positive`, the value that is 1); `multiclass` for 3 to
+      50 strings (`data.classes`); else `regression`;
     - booleans, strings and integer columns whose name ends in `id` or with at
       most 50 distinct values become categorical; a string column whose values
       often hold `|` or `;` becomes multi-categorical with that separator;
@@ -78,9 +108,7 @@ def guess_config(frame, label: str, *, task: str | None = None, data_path: str =
 
     if label not in frame.columns:
         raise ValueError(f"No label column {label!r}. Columns: {list(frame.columns)}")
-    y = pd.to_numeric(frame[label], errors="coerce")
-    if task is None:
-        task = "binary" if set(np.unique(y.dropna())) <= {0, 1} else "regression"
+    task, label_lines = _guess_label(frame[label], label, task)
     numeric, categorical, multi, notes = [], [], {}, []
     for name in frame.columns:
         if name == label:
@@ -125,6 +153,7 @@ def guess_config(frame, label: str, *, task: str | None = None, data_path: str =
         f'format = "{"parquet" if data_path.lower().endswith((".parquet", ".pq")) else "csv"}"',
         f"train = {_toml_value(data_path)}",
         f"label = {_toml_value(label)}",
+        *label_lines,
         '# test = "holdout.csv"      # a separate holdout file; without it 10% of the rows (seeded) are held out',
         '# group = "user_id"         # report the AUC within each user too (gAUC)',
         "",
@@ -174,14 +203,14 @@ def guess_config(frame, label: str, *, task: str | None = None, data_path: str =
 
 
 def _train(args) -> int:
-    from deepfm_keras.config import ConfigError, load_config, parse_override
+    from deepfm_keras.run.config import ConfigError, load_config, parse_override
 
     try:
         config = load_config(args.config, dict(parse_override(o) for o in args.overrides))
     except ConfigError as error:
         print(f"deepfm-keras train: error: {args.config}: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    from deepfm_keras.pipeline import DataError, run
+    from deepfm_keras.run.pipeline import DataError, run
 
     try:
         run(config, verbose=0 if args.quiet else "auto")
