@@ -50,7 +50,7 @@ def test_help_and_argument_errors_import_no_tensorflow():
     ],
 )  # fmt: skip
 def test_bad_arguments_are_refused_by_argparse(args, message):
-    result = cli(*args, cwd=os.path.dirname(os.path.dirname(__file__)))
+    result = cli(*args, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
 
