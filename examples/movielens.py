@@ -47,7 +47,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--data-dir", default=None, help="folder with the GroupLens files (default: download)")
-    parser.add_argument("--variant", default=data["movielens"]["variant"], choices=["ml-1m", "ml-100k"], help="MovieLens variant")
+    parser.add_argument(
+        "--variant", default=data["movielens"]["variant"], choices=["ml-1m", "ml-100k"], help="MovieLens variant"
+    )
     parser.add_argument(
         "--task",
         default=model["task"],
