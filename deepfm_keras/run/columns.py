@@ -81,5 +81,3 @@ def make_encoder(features: FeaturesConfig):
         if isinstance(error, ConfigError):
             raise
         raise ConfigError(f"[features]: {error}") from None
-
-

@@ -179,8 +179,9 @@ def run(
         **logger.contributions(),
         "epochs_run": epochs_run,
         "best_epoch": best + 1,
-        "train_examples_per_sec": (prepared.train_rows * epochs_run / train_seconds
-                                   if prepared.train_rows and train_seconds else None),  # fmt: skip
+        "train_examples_per_sec": (
+            prepared.train_rows * epochs_run / train_seconds if prepared.train_rows and train_seconds else None
+        ),  # fmt: skip
         "train_seconds": train_seconds,
         "replicas": strategy.num_replicas_in_sync,
         "settings": config.to_dict(),

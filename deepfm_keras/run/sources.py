@@ -193,8 +193,9 @@ def _table(config: RunConfig, frame: pd.DataFrame | None) -> Prepared:
     return Prepared(
         encoder=encoder,
         feature_spec=encoder.feature_spec,
-        train=make_dataset(x_train, y_train, sample_weight=weights_of(train_df, y_train, config),
-                           batch_size=t.batch_size, seed=t.seed),  # fmt: skip
+        train=make_dataset(
+            x_train, y_train, sample_weight=weights_of(train_df, y_train, config), batch_size=t.batch_size, seed=t.seed
+        ),  # fmt: skip
         validation=make_dataset(x_val, y_val, batch_size=max(8192, t.batch_size), shuffle=False),
         contribution_data={k: v[:CONTRIBUTION_ROWS] for k, v in x_val.items()},
         callbacks=[],
