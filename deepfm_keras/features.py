@@ -40,37 +40,15 @@ True
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
-# A name is kept exactly as the input name of the model and of the exported serving signature (TensorFlow
-# Serving's SignatureDef keys). A leading '_' cannot be exported (TensorFlow renames such an argument), so it
-# is refused here rather than silently renamed at export time.
-_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*$")
-
+from deepfm_keras.spec.names import argument_name, check_name, is_name
 
 # The largest magnitude a numeric field's value may have. Beyond it the FM's squares (x * v)^2 overflow float32
 # once the embedding v has grown (at 1e20 a fresh model already scores NaN); 1e15 leaves a factor of 10^4 for v.
 # Values at this scale are unscaled raw numbers: standardise them (FeatureEncoder does) or take their log.
 NUMERIC_LIMIT = 1e15
-
-
-def _check_name(name: Any) -> None:
-    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):  # fullmatch: "$" alone lets "user\n" through
-        raise ValueError(
-            "A feature `name` should be a non-empty string of ASCII letters, digits, "
-            f"'_', '.' or '-' that starts with a letter. Received: name={name!r}"
-        )
-
-
-def _argument_name(name: str) -> str:
-    """The key two names must not share: TensorFlow's argument name (`user-id` -> `user_id`), case-folded.
-
-    A loaded signature takes `user-id` and `user_id` as one argument, and an
-    export fails on names that differ only in case (`u` and `U`).
-    """
-    return name.replace("-", "_").replace(".", "_").lower()
 
 
 def _check_int(feature: str, arg: str, value: Any, minimum: int) -> None:
@@ -91,7 +69,7 @@ def _check_options(feature, *, combiner=None, names=()) -> None:
         )
     for arg in names:
         value = getattr(feature, arg)
-        if value is not None and (not isinstance(value, str) or not _NAME_RE.fullmatch(value)):
+        if value is not None and not is_name(value):
             raise ValueError(
                 f"Feature '{feature.name}': `{arg}` should be None or a name of ASCII letters, digits, '_', '.' or "
                 f"'-' that starts with a letter. Received: {arg}={value!r}"
@@ -131,7 +109,7 @@ class NumericFeature:
     _defaults: ClassVar[dict] = {"embedding_dim": None}
 
     def __post_init__(self):
-        _check_name(self.name)
+        check_name(self.name)
         _check_options(self)
 
     def to_dict(self) -> dict:
@@ -172,7 +150,7 @@ class CategoricalFeature:
     _defaults: ClassVar[dict] = {"embedding_name": None, "embedding_dim": None}
 
     def __post_init__(self):
-        _check_name(self.name)
+        check_name(self.name)
         _check_int(self.name, "vocabulary_size", self.vocabulary_size, 2)
         _check_options(self, names=("embedding_name",))
 
@@ -241,7 +219,7 @@ class MultiCategoricalFeature:
     _defaults: ClassVar[dict] = {"combiner": "mean", "weight_name": None, "embedding_name": None, "embedding_dim": None}
 
     def __post_init__(self):
-        _check_name(self.name)
+        check_name(self.name)
         _check_int(self.name, "vocabulary_size", self.vocabulary_size, 2)
         _check_int(self.name, "max_len", self.max_len, 1)
         _check_options(self, combiner=self.combiner, names=("weight_name", "embedding_name"))
@@ -294,7 +272,7 @@ class NumericSequenceFeature:
     _defaults: ClassVar[dict] = {"combiner": "mean", "embedding_dim": None}
 
     def __post_init__(self):
-        _check_name(self.name)
+        check_name(self.name)
         _check_int(self.name, "max_len", self.max_len, 1)
         _check_options(self, combiner=self.combiner)
 
@@ -377,7 +355,7 @@ def _check_inputs_and_tables(features: list) -> None:
         for name, what in declared:
             if name in inputs:
                 raise ValueError(f"Duplicate input name '{name}' in `feature_spec`: {inputs[name]} and {what}.")
-            clash = [other for other in inputs if _argument_name(other) == _argument_name(name)]
+            clash = [other for other in inputs if argument_name(other) == argument_name(name)]
             if clash:
                 raise ValueError(
                     f"Input names '{clash[0]}' and '{name}' differ only in case or in '-', '.' and '_': "

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Sequence
 from typing import Any
+
+from deepfm_keras.spec.names import argument_name, check_name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,8 +57,6 @@ TASK_KINDS: dict[str, TaskKind] = {
     )
 }
 """Task kind name -> `TaskKind`: the one table of activations, losses, metrics and early-stopping keys."""
-
-_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*$")
 
 
 def task_kind(name: Any) -> TaskKind:
@@ -117,11 +116,7 @@ class Task:
     loss_weight: float = 1.0
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not _NAME_RE.fullmatch(self.name):
-            raise ValueError(
-                "A task `name` should be a string of ASCII letters, digits, '_', '.' or '-' that starts with a "
-                f"letter. Received: name={self.name!r}"
-            )
+        check_name(self.name, "A task `name`")
         if self.task not in TASK_KINDS:
             raise ValueError(f"Task '{self.name}': `task` should be one of {list(TASK_KINDS)}. Received: {self.task!r}")
         if self.task == "multiclass":
@@ -168,7 +163,7 @@ def normalize_tasks(tasks: Any, input_names: Sequence[str] = ()) -> list[Task]:
         raise ValueError(f"`tasks` should be a non-empty list of Task. Received: {tasks!r}")
     out = [t if isinstance(t, Task) else Task(**t) for t in tasks]
     names = [t.name for t in out]
-    folded = [n.lower().replace("-", "_").replace(".", "_") for n in names]
+    folded = [argument_name(n) for n in names]
     if len(set(folded)) != len(folded):
         raise ValueError(f"Task names should be distinct (case and '-', '.', '_' aside). Received: {names}")
     if "prediction" in names:
