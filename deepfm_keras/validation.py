@@ -44,6 +44,8 @@ from collections.abc import Mapping
 import keras
 import numpy as np
 
+# The in-graph checks of every training batch live in checks/graph.py; imported here as before.
+from deepfm_keras.checks.graph import assert_batch, assert_sample_weights  # noqa: F401
 from deepfm_keras.features import (
     NUMERIC_LIMIT,
     CategoricalFeature,
@@ -421,76 +423,6 @@ def check_scores(model, scores: np.ndarray) -> np.ndarray:
     return scores
 
 
-def assert_batch(fields: Mapping[str, Field], x, y=None, *, task=None, num_classes: int | None = None):
-    """In-graph checks of one batch: ids in range, numbers finite and within bounds, labels finite (0/1 if binary).
-
-    `task` is the model's task (`num_classes` for a multi-class one), or,
-    for a model with several heads, `model_tasks(model)` and `y` a dict.
-
-    Returns `(x, y)` unchanged, but made to depend on the checks, so a bad
-    batch raises `tf.errors.InvalidArgumentError` (naming the fields that
-    fail) before its step computes a loss or a gradient.
-    """
-    import tensorflow as tf
-
-    checks = []
-    names, oks = [], []
-    for name, field in fields.items():
-        if not isinstance(x, Mapping) or name not in x:
-            continue
-        value = tf.convert_to_tensor(x[name])
-        if field.is_id and field.vocabulary_size is not None and value.dtype.is_integer:
-            value = tf.cast(value, tf.int64)
-            oks.append(tf.reduce_all((value >= 0) & (value < field.vocabulary_size)))
-        elif not field.is_id and value.dtype.is_floating:
-            value = tf.cast(value, tf.float32)
-            ok = tf.abs(value) <= NUMERIC_LIMIT  # NaN fails too
-            if field.nan_padding:
-                ok |= tf.math.is_nan(value)  # a numeric sequence's padding
-            oks.append(tf.reduce_all(ok))
-        else:
-            continue
-        names.append(name)
-    if oks:
-        ok = tf.stack(oks)
-        bad_fields = tf.strings.reduce_join(tf.boolean_mask(tf.constant(names), tf.logical_not(ok)), separator=", ")
-        checks.append(
-            tf.debugging.Assert(
-                tf.reduce_all(ok),
-                [
-                    "A batch has ids outside [0, vocabulary_size), or numbers that are not finite or beyond "
-                    f"+-{NUMERIC_LIMIT:g}, in field(s):",
-                    bad_fields,
-                ],
-            )
-        )
-    if isinstance(y, Mapping) and isinstance(task, Mapping):
-        heads = [
-            (y[name], head_task, units, f"Labels '{name}'") for name, (head_task, units) in task.items() if name in y
-        ]
-    elif y is not None and not isinstance(y, (Mapping, list, tuple)):
-        heads = [(y, task, num_classes, "Labels")]
-    else:
-        heads = []
-    for labels, head_task, units, label in heads:
-        labels = tf.cast(tf.convert_to_tensor(labels), tf.float32)
-        ok = tf.reduce_all(tf.math.is_finite(labels))
-        rule = "finite"
-        if head_task == "binary":
-            ok = ok & tf.reduce_all((labels == 0) | (labels == 1))
-            rule = "0 or 1"
-        elif head_task == "multiclass" and units:
-            ok = ok & tf.reduce_all((labels >= 0) & (labels < units) & (labels == tf.round(labels)))
-            rule = f"class ids in 0 .. {units - 1}"
-        checks.append(tf.debugging.Assert(ok, [f"{label} of a batch should be {rule}; received", labels], summarize=8))
-    if not checks:
-        return x, y
-    with tf.control_dependencies(checks):
-        x = tf.nest.map_structure(tf.identity, x)
-        y = tf.nest.map_structure(tf.identity, y) if y is not None else None
-    return x, y
-
-
 def check_sample_weights(sample_weight, *, rows: int | None = None, what: str = "sample_weight") -> np.ndarray:
     """Checks per-row training weights and returns them as float32 `(n,)`.
 
@@ -612,25 +544,3 @@ def check_class_weight(class_weight) -> dict[int, float]:
             raise ValueError(f"`class_weight[{label}]` should be a finite number > 0. Received: {weight!r}")
         out[label] = float(weight)
     return out
-
-
-def assert_sample_weights(sample_weight):
-    """In-graph check of one batch's weights (finite, `>= 0`); returns them made to depend on it.
-
-    `None` is returned as it is; a dict or list of weights (several heads) is checked weight by weight.
-    """
-    import tensorflow as tf
-
-    if sample_weight is None:
-        return sample_weight
-    if isinstance(sample_weight, Mapping):
-        return {k: assert_sample_weights(v) for k, v in sample_weight.items()}
-    if isinstance(sample_weight, (list, tuple)):
-        return type(sample_weight)(assert_sample_weights(v) for v in sample_weight)
-    weights = tf.cast(tf.convert_to_tensor(sample_weight), tf.float32)
-    ok = tf.reduce_all(tf.math.is_finite(weights) & (weights >= 0))
-    check = tf.debugging.Assert(
-        ok, ["Sample weights of a batch should be finite and >= 0; received", weights], summarize=8
-    )
-    with tf.control_dependencies([check]):
-        return tf.identity(sample_weight)

@@ -1,0 +1,1 @@
+"""Checks of model inputs, labels and weights: `graph` holds the in-graph checks of every training batch."""
