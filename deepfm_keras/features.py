@@ -44,6 +44,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from deepfm_keras.spec.names import argument_name, check_name, is_name
+from deepfm_keras.spec.pooling import COMBINERS
 
 # The largest magnitude a numeric field's value may have. Beyond it the FM's squares (x * v)^2 overflow float32
 # once the embedding v has grown (at 1e20 a fresh model already scores NaN); 1e15 leaves a factor of 10^4 for v.
@@ -56,7 +57,6 @@ def _check_int(feature: str, arg: str, value: Any, minimum: int) -> None:
         raise ValueError(f"Feature '{feature}': `{arg}` should be an integer >= {minimum}. Received: {arg}={value!r}")
 
 
-COMBINERS = ("mean", "sum", "max")
 
 
 def _check_options(feature, *, combiner=None, names=()) -> None:

@@ -10,6 +10,7 @@ import tensorflow as tf
 from keras import ops
 
 from deepfm_keras.optimizers import mark_row_sparse
+from deepfm_keras.spec.pooling import COMBINERS
 
 REGULARIZE_SCOPES = ("auto", "table", "rows")
 # Up to this many table rows, `regularize="auto"` regularizes the whole table.
@@ -283,9 +284,6 @@ class CategoricalEmbedding(keras.layers.Layer):
         return config
 
 
-POOLING_COMBINERS = ("mean", "sum", "max")
-
-
 def _masked_pool(part, ids, weights, combiner: str, masked: bool):
     """Pools `(batch, columns, dim)` over the columns whose id is not padding (0), each scaled by its weight."""
     if not masked and weights is None and combiner == "mean":
@@ -370,9 +368,9 @@ class MaskedMeanPooling(keras.layers.Layer):
                     f"`{arg}` should have one entry per field. "
                     f"Received: {len(values)} entries for {len(self.field_lengths)} fields"
                 )
-        bad = [c for c in self.combiners if c not in POOLING_COMBINERS]
+        bad = [c for c in self.combiners if c not in COMBINERS]
         if bad:
-            raise ValueError(f"`combiners` should each be one of {POOLING_COMBINERS}. Received: {bad[0]!r}")
+            raise ValueError(f"`combiners` should each be one of {COMBINERS}. Received: {bad[0]!r}")
         # A static plan of column segments: each run of consecutive plain single-level fields passes through as
         # one segment; every other field is a segment pooled on its own. Splitting at static boundaries keeps the
         # graph small (its gradient is one concat).
@@ -456,8 +454,8 @@ class NumericSequencePooling(keras.layers.Layer):
 
     def __init__(self, combiner: str = "mean", field_name: str | None = None, **kwargs):
         super().__init__(**kwargs)
-        if combiner not in POOLING_COMBINERS:
-            raise ValueError(f"`combiner` should be one of {POOLING_COMBINERS}. Received: combiner={combiner!r}")
+        if combiner not in COMBINERS:
+            raise ValueError(f"`combiner` should be one of {COMBINERS}. Received: combiner={combiner!r}")
         self.combiner = combiner
         self.field_name = field_name
 

@@ -139,19 +139,21 @@ def list_columns(key, value, base=None):
 
 
 def class_weight(key: str, value, base=None) -> dict | None:
-    """`{0 = w0, 1 = w1}` (TOML keys are strings) -> `{0: w0, 1: w1}`, both finite and > 0."""
+    """`{0 = w0, 1 = w1}` (TOML keys are strings) -> `{0: w0, 1: w1}`, checked by `validation.check_class_weight`."""
     if value is None:
         return None
     if not isinstance(value, Mapping) or sorted(str(x) for x in value) != ["0", "1"]:
         raise ConfigError(
             f"`{key}` should be a table with keys 0 and 1, e.g. {{ 0 = 10.0, 1 = 1.0 }}. Received: {value!r}"
         )
-    out = {}
-    for label, weight in value.items():
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight <= 0:
-            raise ConfigError(f"`{key}.{label}` should be a positive number. Received: {weight!r}")
-        out[int(label)] = float(weight)
-    return out
+    from deepfm_keras.validation import check_class_weight
+
+    try:
+        return check_class_weight({int(label): weight for label, weight in value.items()})
+    except ValueError as error:  # "`class_weight[0]` should be ..." -> "`data.class_weight.0` should be ..."
+        raise ConfigError(
+            str(error).replace("`class_weight[0]`", f"`{key}.0`").replace("`class_weight[1]`", f"`{key}.1`")
+        ) from None
 
 
 def classes(key, value, base=None) -> tuple:
