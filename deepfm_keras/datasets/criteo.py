@@ -85,7 +85,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from deepfm_keras import validation
-from deepfm_keras.encoding import FIRST_ID, OOV_ID, PAD_ID, CategoricalColumn, FeatureEncoder, NumericColumn
+from deepfm_keras.encoding import OOV_ID, CategoricalColumn, FeatureEncoder, NumericColumn, file_format
 from deepfm_keras.progress import Progress
 
 LABEL = "label"
@@ -285,14 +285,6 @@ def _split_fields(lines):
     return fields, ok
 
 
-def _encoder_config(columns: list, state: dict | None) -> dict:
-    config = {"format_version": 2, "pad_id": PAD_ID, "oov_id": OOV_ID, "first_id": FIRST_ID}
-    config["columns"] = [c.to_dict() for c in columns]
-    if state is not None:
-        config["state"] = state
-    return config
-
-
 def make_encoder(
     *,
     num_buckets: int | None = 100_000,
@@ -338,7 +330,7 @@ def make_encoder(
                 for c in CATEGORICAL_FEATURES
             }
         )
-    return FeatureEncoder.from_config(_encoder_config(numeric + categorical, state))
+    return FeatureEncoder.from_config(file_format.config(numeric + categorical, state))
 
 
 def _check_encoder(encoder) -> FeatureEncoder:
@@ -755,7 +747,7 @@ def fit_encoder(
         for n in INTEGER_FEATURES
     ]
     categorical = [CategoricalColumn(c, min_count=min_count, max_size=max_size) for c in CATEGORICAL_FEATURES]
-    encoder = FeatureEncoder.from_config(_encoder_config(numeric + categorical, None))
+    encoder = FeatureEncoder.from_config(file_format.config(numeric + categorical))
     return encoder.fit_counts(counts, input_dtypes={c: "string" for c in CATEGORICAL_FEATURES})
 
 

@@ -1,28 +1,21 @@
 """Raw values to model inputs: one definition for pandas, tf.data, the Criteo stream and the serving export.
 
-- `columns`: the column specs (what each raw column becomes, and its options).
+- `ids`: the id layout (`PAD_ID` 0, `OOV_ID` 1, known values from `FIRST_ID` 2).
 - `raw`: type rules in Python (a value's key string; a table's columns as arrays).
-- `layers`: the Keras layers that apply a fitted encoding in TensorFlow ops.
-- `numbers`: the layer that parses lists of numbers (weights, numeric sequences), and the eager checks naming a row.
-- `fitting`: the state each column learns from data (vocabularies, statistics, boundaries).
-- `apply`: raw tensors or a DataFrame through the layers (`encode`, `transform`, `raw_inputs`).
-- `config`: reading a saved encoder file (format 1 or 2), every field checked before use.
-- `encoder`: `FeatureEncoder`, the column specs and their fitted state, saved as JSON; its methods call the two above.
+- `layers`, `number_lists`: the Keras layers that apply a fitted encoding in TensorFlow ops.
+- `column`: `Column`, the base class of the column kinds, and `ColumnState`, what a column learns.
+- `numeric`, `categorical`: the column kinds, each with its options, fit, state, layers and features.
+- `kinds`: the registry of column kinds (`COLUMN_KINDS`, `register_column_kind`).
+- `encoder`: `FeatureEncoder`, which loops over its columns.
+- `file_format`: the encoder file (`encoder.json`, format 1 or 2): its one reader and writer.
 """
 
-from deepfm_keras.encoding.columns import (
-    BucketizedColumn,
-    CategoricalColumn,
-    MultiCategoricalColumn,
-    NumericColumn,
-    NumericSequenceColumn,
-    column_from_dict,
-)
+from deepfm_keras.encoding.categorical import CategoricalColumn, MultiCategoricalColumn
+from deepfm_keras.encoding.column import Column, ColumnState
 from deepfm_keras.encoding.encoder import FeatureEncoder
+from deepfm_keras.encoding.ids import FIRST_ID, OOV_ID, PAD_ID
+from deepfm_keras.encoding.kinds import COLUMN_KINDS, column_from_dict, register_column_kind
 from deepfm_keras.encoding.layers import (
-    FIRST_ID,
-    OOV_ID,
-    PAD_ID,
     Bucketize,
     HashedLookup,
     NumericTransform,
@@ -30,16 +23,20 @@ from deepfm_keras.encoding.layers import (
     VocabularyLookup,
     strip_spaces,
 )
-from deepfm_keras.encoding.numbers import SplitNumbers
+from deepfm_keras.encoding.number_lists import SplitNumbers
+from deepfm_keras.encoding.numeric import BucketizedColumn, NumericColumn, NumericSequenceColumn
 from deepfm_keras.encoding.raw import canonical_string
 
 __all__ = [
+    "COLUMN_KINDS",
     "FIRST_ID",
     "OOV_ID",
     "PAD_ID",
     "BucketizedColumn",
     "Bucketize",
     "CategoricalColumn",
+    "Column",
+    "ColumnState",
     "FeatureEncoder",
     "HashedLookup",
     "MultiCategoricalColumn",
@@ -51,5 +48,6 @@ __all__ = [
     "VocabularyLookup",
     "canonical_string",
     "column_from_dict",
+    "register_column_kind",
     "strip_spaces",
 ]

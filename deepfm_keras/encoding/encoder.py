@@ -10,52 +10,27 @@ model = build_deepfm(enc.feature_spec)
 enc.save("encoder.json")                     # versioned, human-readable JSON; no pickle
 ```
 
-Fitting is pandas work (counts, means, quantiles). Applying is always the
-layers of `deepfm_keras.encoding.layers`: `transform` runs them on the
-distinct values of each column (fast, and the same ops), `encode` runs them
-on raw tensors in `tf.data` and in the exported serving signature.
+The encoder loops over its columns; each column (`deepfm_keras.encoding.column`,
+one module per kind family) learns its own state and builds the Keras layers
+that apply it. `transform` runs those layers on the distinct values of each
+column (fast, and the same ops), `encode` runs them on raw tensors in
+`tf.data` and in the exported serving signature, so a raw row gets the same
+ids on every path.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from deepfm_keras.encoding import apply, fitting, raw
-from deepfm_keras.encoding import config as encoder_config
-from deepfm_keras.encoding.apply import MISSING_SUFFIX
-from deepfm_keras.encoding.columns import (
-    BucketizedColumn,
-    CategoricalColumn,
-    MultiCategoricalColumn,
-    NumericColumn,
-    NumericSequenceColumn,
-    check_tables,
-)
-from deepfm_keras.encoding.layers import (
-    FIRST_ID,
-    OOV_ID,
-    PAD_ID,
-)
-from deepfm_keras.features import (
-    CategoricalFeature,
-    MultiCategoricalFeature,
-    NumericFeature,
-    NumericSequenceFeature,
-    normalize_spec,
-)
-
-FORMAT_VERSION = encoder_config.FORMAT_VERSION
-
-
-def _named(kind, entries, make):
-    if isinstance(entries, str):
-        raise ValueError(f"`{kind}` should be a list of column names. Received: {kind}={entries!r}")
-    return [entry if not isinstance(entry, str) else make(entry) for entry in entries]
+from deepfm_keras.encoding import column_set, file_format, raw
+from deepfm_keras.encoding.categorical import CategoricalColumn, MultiCategoricalColumn
+from deepfm_keras.encoding.column import GROUPS, Column, ColumnState
+from deepfm_keras.encoding.numeric import BucketizedColumn, NumericColumn, NumericSequenceColumn
+from deepfm_keras.features import input_names, normalize_spec
 
 
 class FeatureEncoder:
@@ -117,99 +92,48 @@ class FeatureEncoder:
         min_count: int = 1,
         max_len: int | Mapping[str, int] | None = None,
     ):
-        if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
-            raise ValueError(f"`min_count` should be an integer >= 1. Received: min_count={min_count!r}")
-        multi = multi_categorical or {}
-        if isinstance(multi, Mapping):
-            if isinstance(max_len, Mapping):
-                unknown = [c for c in max_len if c not in multi]
-                if unknown:
-                    raise ValueError(f"`max_len` names column(s) {unknown} that are not multi-categorical.")
-            elif max_len is not None and (isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1):
-                raise ValueError(f"`max_len` should be an integer >= 1. Received: {max_len!r}")
-
-            def length(col):
-                return max_len.get(col) if isinstance(max_len, Mapping) else max_len
-
-            multi = [MultiCategoricalColumn(col, sep, length(col), min_count) for col, sep in multi.items()]
-        columns = _named("numeric", numeric, NumericColumn)
-        columns += _named("categorical", categorical, lambda c: CategoricalColumn(c, min_count=min_count))
-        columns += _named("multi_categorical", multi, MultiCategoricalColumn)
-        sequences = numeric_sequence or ()
-        if isinstance(sequences, Mapping):
-            sequences = [NumericSequenceColumn(col, sep) for col, sep in sequences.items()]
-        columns += _named("numeric_sequence", sequences, NumericSequenceColumn)
+        columns = column_set.from_arguments(
+            numeric, categorical, multi_categorical, numeric_sequence, min_count=min_count, max_len=max_len
+        )
         self._init_columns(columns, min_count=min_count, max_len=max_len)
 
     def _init_columns(self, columns, *, min_count=1, max_len=None):
-        kinds = {
-            "numeric": (NumericColumn,),
-            "categorical": (CategoricalColumn, BucketizedColumn),
-            "multi_categorical": (MultiCategoricalColumn,),
-            "numeric_sequence": (NumericSequenceColumn,),
-        }
-        ordered = []
-        for types in kinds.values():
-            ordered += [c for c in columns if isinstance(c, types)]
-        stray = [c for c in columns if not any(isinstance(c, t) for types in kinds.values() for t in types)]
-        if stray:
-            raise ValueError(f"Expected column names or column specs. Received: {stray[0]!r}")
-        if not ordered:
-            raise ValueError("FeatureEncoder needs at least one numeric, categorical or multi-categorical column.")
-        names = [c.name for c in ordered]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"Column(s) {duplicates} are listed under more than one kind.")
-        weights = {c.weight_column: c.name for c in ordered if getattr(c, "weight_column", None)}
-        for column in ordered:
-            owner = weights.get(column.name)
-            if owner is not None:
-                raise ValueError(f"Column '{column.name}' is also the `weight_column` of column '{owner}'.")
-        taken = [c.weight_column for c in ordered if getattr(c, "weight_column", None)]
-        shared = sorted({w for w in taken if taken.count(w) > 1})
-        if shared:
-            raise ValueError(f"Weight column(s) {shared} serve more than one multi-categorical column.")
-        normalize_spec([NumericFeature(n) for n in names + taken])  # names a serving signature cannot keep fail here
-        indicators = [c.name + MISSING_SUFFIX for c in ordered if getattr(c, "missing_indicator", False)]
-        clash = sorted(set(indicators) & set(names + taken))
-        if clash:
-            raise ValueError(f"Missing-indicator feature(s) {clash} clash with columns of the same name.")
-        check_tables(ordered)
+        ordered = column_set.check(columns)
         self.columns = ordered
         self.min_count = min_count
         self.max_len = max_len
-        self.state: dict[str, dict] | None = None
+        self.state: dict[str, ColumnState] | None = None
         self._layers: dict[str, Any] = {}
 
     # ----------------------------------------------------------------- views
 
-    def _names(self, *types) -> list[str]:
-        return [c.name for c in self.columns if isinstance(c, types)]
+    def _names(self, group: str) -> list[Column]:
+        return [c for c in self.columns if c.group == group]
 
     @property
     def numeric(self) -> list[str]:
-        return self._names(NumericColumn)
+        return [c.name for c in self._names("numeric")]
 
     @property
     def categorical(self) -> list[str]:
         """Single-level categorical columns, bucketised ones included."""
-        return self._names(CategoricalColumn, BucketizedColumn)
+        return [c.name for c in self._names("categorical")]
 
     @property
     def multi_categorical(self) -> dict[str, str]:
-        return {c.name: c.separator for c in self.columns if isinstance(c, MultiCategoricalColumn)}
+        return {c.name: c.separator for c in self._names("multi_categorical")}
 
     @property
     def numeric_sequence(self) -> dict[str, str]:
-        return {c.name: c.separator for c in self.columns if isinstance(c, NumericSequenceColumn)}
+        return {c.name: c.separator for c in self._names("numeric_sequence")}
 
     @property
     def weight_columns(self) -> dict[str, str]:
         """Multi-categorical column -> the raw column of its weights (the model input of that name)."""
-        return {c.name: c.weight_column for c in self.columns if getattr(c, "weight_column", None)}
+        return {c.name: w for c in self.columns for w, option in c.side_inputs.items() if option == "weight_column"}
 
     @property
-    def column_specs(self) -> dict:
+    def column_specs(self) -> dict[str, Column]:
         return {c.name: c for c in self.columns}
 
     @property
@@ -220,28 +144,31 @@ class FeatureEncoder:
         if not self.is_fitted:
             raise RuntimeError("This FeatureEncoder is not fitted yet: call `fit(df)` first.")
 
-    def _fitted(self, key) -> dict:
-        self._check_fitted()
-        return {name: s[key] for name, s in self.state.items() if key in s}
+    def _fitted(self, field: str) -> dict | None:
+        """Column -> the `field` of its state, for the columns whose state has one (None: not fitted)."""
+        if not self.is_fitted:
+            return None
+        values = {name: getattr(s, field, None) for name, s in self.state.items()}
+        return {name: list(v) if isinstance(v, tuple) else v for name, v in values.items() if v is not None}
 
     @property
     def vocabularies(self) -> dict[str, list[str]] | None:
-        return self._fitted("vocabulary") if self.is_fitted else None
+        """Vocabulary-mode column -> its keys (key `i` has id `i + 2`); hashed columns have none."""
+        return self._fitted("vocabulary")
 
     @property
     def numeric_stats(self) -> dict[str, dict[str, float]] | None:
-        if not self.is_fitted:
-            return None
-        names = self.numeric + list(self.numeric_sequence)
-        return {c: {"mean": self.state[c]["mean"], "std": self.state[c]["std"]} for c in names}
+        """Numeric column (numeric sequences included) -> `{"mean", "std"}`."""
+        means, stds = self._fitted("mean"), self._fitted("std")
+        return None if means is None else {name: {"mean": means[name], "std": stds[name]} for name in means}
 
     @property
     def max_lens(self) -> dict[str, int] | None:
-        return self._fitted("max_len") if self.is_fitted else None
+        return self._fitted("max_len")
 
     @property
     def boundaries(self) -> dict[str, list[float]] | None:
-        return self._fitted("boundaries") if self.is_fitted else None
+        return self._fitted("boundaries")
 
     @property
     def input_dtypes(self) -> dict[str, str]:
@@ -252,56 +179,25 @@ class FeatureEncoder:
         """
         self._check_fitted()
         dtypes = {}
-        for c in self.columns:
-            dtypes[c.name] = self.state[c.name]["input_dtype"]
-            if getattr(c, "weight_column", None):
-                dtypes[c.weight_column] = "string"
+        for column in self.columns:
+            dtypes.update(column.input_dtypes(self.state[column.name]))
         return dtypes
 
     def vocabulary_size(self, name: str) -> int:
-        spec, state = self.column_specs[name], self.state[name]
-        if isinstance(spec, BucketizedColumn):
-            return len(state["boundaries"]) + 1 + FIRST_ID
-        if spec.num_bins is not None:
-            return spec.num_bins + FIRST_ID
-        return len(state["vocabulary"]) + FIRST_ID
+        """Number of ids of a (multi-)categorical or bucketised feature, padding and OOV included."""
+        self._check_fitted()
+        return self.column_specs[name].vocabulary_size(self.state[name])
 
     @property
     def feature_spec(self) -> list:
         """The model's feature spec: numeric columns, their missing indicators, categorical, multi-categorical,
         numeric sequences (a weighted list's `weight_name` is its `weight_column`)."""
         self._check_fitted()
-        columns = self.columns
-        spec = [NumericFeature(c.name, c.embedding_dim) for c in columns if isinstance(c, NumericColumn)]
-        spec += [
-            NumericFeature(c.name + MISSING_SUFFIX)
-            for c in columns
-            if isinstance(c, NumericColumn) and c.missing_indicator
-        ]
-        for c in columns:
-            if isinstance(c, BucketizedColumn):
-                spec.append(CategoricalFeature(c.name, self.vocabulary_size(c.name), embedding_dim=c.embedding_dim))
-            elif isinstance(c, CategoricalColumn):
-                size = self.vocabulary_size(c.name)
-                spec.append(CategoricalFeature(c.name, size, c.embedding_name, c.embedding_dim))
-        spec += [
-            MultiCategoricalFeature(
-                c.name,
-                self.vocabulary_size(c.name),
-                self.state[c.name]["max_len"],
-                combiner=c.combiner,
-                weight_name=c.weight_column,
-                embedding_name=c.embedding_name,
-                embedding_dim=c.embedding_dim,
-            )
-            for c in columns
-            if isinstance(c, MultiCategoricalColumn)
-        ]
-        spec += [
-            NumericSequenceFeature(c.name, self.state[c.name]["max_len"], c.combiner, c.embedding_dim)
-            for c in columns
-            if isinstance(c, NumericSequenceColumn)
-        ]
+        spec = []
+        for group in GROUPS:  # each group's own features, then those it derives (missing indicators)
+            columns = self._names(group)
+            spec += [f for c in columns for f in c.features(self.state[c.name])]
+            spec += [f for c in columns for f in c.extra_features(self.state[c.name])]
         return normalize_spec(spec)
 
     # ------------------------------------------------------------------- fit
@@ -320,13 +216,13 @@ class FeatureEncoder:
                 numeric sequence that is not a finite number, naming the
                 column, the row and the value.
         """
-        rows = raw.num_rows(data, [spec.name for spec in self.columns])
-        if rows == 0:
+        names = [c.name for c in self.columns]
+        if raw.num_rows(data, names) == 0:
             raise ValueError(
                 "FeatureEncoder.fit needs at least one row: the table has 0 rows "
-                f"(columns {[spec.name for spec in self.columns]}); fitted on nothing, every value would be OOV."
+                f"(columns {names}); fitted on nothing, every value would be OOV."
             )
-        self._set_state(fitting.fit_columns(self.columns, data))
+        self._set_state(column_set.fit_states(self.columns, {c.name: c.learn(data) for c in self.columns}))
         return self
 
     def fit_counts(
@@ -351,29 +247,13 @@ class FeatureEncoder:
         Returns:
             The encoder itself.
         """
-        state, parts = {}, {}
         numeric_stats = dict(numeric_stats or {})
-        for spec in self.columns:
-            if isinstance(spec, NumericColumn):
-                stats = numeric_stats.get(spec.name, {"mean": 0.0, "std": 1.0})
-                if spec.standardize and spec.name not in numeric_stats:
-                    raise ValueError(f"Column '{spec.name}' is standardised: give its `numeric_stats`.")
-                state[spec.name] = {"mean": float(stats["mean"]), "std": float(stats["std"]), "input_dtype": "float64"}
-            elif isinstance(spec, CategoricalColumn):
-                column_counts = dict(counts.get(spec.name, {}))
-                if spec.num_bins is None and spec.name not in counts:
-                    raise ValueError(f"Column '{spec.name}' has a vocabulary: give its `counts`.")
-                keys = [str(k) for k in column_counts]
-                parts[spec.name] = (keys, np.array(list(column_counts.values()), "int64"))
-            else:
-                raise ValueError(f"Column '{spec.name}': `fit_counts` supports numeric and categorical columns only.")
-        state.update(fitting.fit_vocabularies([c for c in self.columns if c.name in parts], parts))
+        learned = {c.name: c.learn_counts(counts.get(c.name), numeric_stats.get(c.name)) for c in self.columns}
+        state = column_set.fit_states(self.columns, learned)
+        specs = self.column_specs
         for name, dtype in dict(input_dtypes or {}).items():
-            if name in parts:
-                if dtype not in ("int64", "string") or (dtype == "int64" and state[name]["input_dtype"] != "int64"):
-                    raise ValueError(f"Column '{name}': `input_dtypes` cannot be {dtype!r}.")
-                state[name]["input_dtype"] = dtype
-        state = {spec.name: state[spec.name] for spec in self.columns}
+            if name in specs:
+                state[name] = specs[name].serve_as(state[name], dtype)
         self._set_state(state)
         return self
 
@@ -384,17 +264,23 @@ class FeatureEncoder:
     # ----------------------------------------------------------------- apply
 
     def layers(self) -> dict:
-        """The encoding layers, name -> layer (a multi-level column: `(SplitTokens, lookup)`), built once."""
+        """The encoding layers, input name -> layer (a list column: a tuple, e.g. `(SplitTokens, lookup)`), built once.
+
+        Columns that share a table share one lookup layer (one lookup table).
+        """
         self._check_fitted()
         if not self._layers:
             import tensorflow as tf
 
             with tf.init_scope():  # tables made eagerly, even when first needed while tracing a tf.data function
-                self._layers = apply.build_layers(self.columns, self.state)
+                layers, shared = {}, {}
+                for column in self.columns:
+                    layers.update(column.build_layers(self.state[column.name], shared))
+                self._layers = layers
         return self._layers
 
     def encode(self, raw_inputs: Mapping[str, Any] | None = None, *, blocks: Sequence[tuple] = ()) -> dict:
-        """Encodes raw tensors into model inputs with the encoding layers: `deepfm_keras.encoding.apply.encode`.
+        """Encodes raw tensors into model inputs with the encoding layers (what `tf.data` and serving run).
 
         Args:
             raw_inputs: dict column -> `(batch,)` raw tensor: float64 for
@@ -403,9 +289,11 @@ class FeatureEncoder:
                 multi-level ones, their weight columns (`"0.5|2"`) and
                 numeric sequences (`"1.5|3"`).
             blocks: optional `(names, tensor)` pairs of `(batch, len(names))`
-                side-by-side single-level columns; columns whose layers are
-                configured alike take one call of that layer (an infinite
-                numeric value is then reported under the group's first name).
+                side-by-side single-level columns (a parsed file, say);
+                columns whose layers are configured alike (same hashing, same
+                numeric transform) take one call of that layer: the same ops,
+                ids and values as column by column (an infinite numeric
+                value is then reported under the group's first name).
 
         Returns:
             Dict model input name -> tensor in `input_names(feature_spec)`
@@ -418,16 +306,39 @@ class FeatureEncoder:
         `InvalidArgumentError` naming the feature), as a numeric value
         beyond the model's range does; `transform` names the row instead.
         """
-        return apply.encode(self, raw_inputs, blocks=blocks)
+        layers = self.layers()
+        out = column_set.encode_blocks(self.column_specs, layers, blocks)
+        raw_inputs = dict(raw_inputs or {})
+        for column in self.columns:
+            if column.name not in out:
+                out.update(column.encode(layers, raw_inputs))
+        return {name: out[name] for name in input_names(self.feature_spec)}
 
     def raw_inputs(self, data, *, dtypes: Mapping[str, str] | None = None) -> dict[str, np.ndarray]:
-        """A DataFrame (or dict of columns) as the raw arrays `encode` reads: `deepfm_keras.encoding.apply.raw_inputs`.
+        """A DataFrame (or dict of columns) as the raw NumPy arrays `encode` reads, in `input_dtypes` order.
 
-        `dtypes` (categorical column -> "int64" / "string") picks int64
-        arrays; by default categorical columns are key bytes.
+        Args:
+            data: the table.
+            dtypes: categorical column -> "int64" or "string". Default: every
+                categorical column as its key bytes (missing values
+                included: what `tf.data` pipelines use). An int64 column must
+                hold integers only.
+
+        Returns:
+            Dict column -> `(n,)` array: float64, int64 or object (bytes; the
+            number lists of weight columns and numeric sequences as their
+            joined strings, checked by the layers that parse them).
+
+        Raises:
+            ValueError: naming the column (and value) that cannot be converted.
         """
         self._check_fitted()
-        return apply.raw_inputs(self, data, dtypes=dtypes)
+        dtypes = dict(dtypes or {})
+        out = {}
+        for column in self.columns:
+            out.update(column.raw_inputs(data, dtypes.get(column.name)))
+        column_set.check_lengths(out)
+        return {name: out[name] for name in self.input_dtypes}
 
     def transform(self, data) -> dict[str, np.ndarray]:
         """Encodes a DataFrame (or dict of columns) into `{name: array}` in `input_names(feature_spec)` order.
@@ -435,8 +346,8 @@ class FeatureEncoder:
         Numeric features are float32 `(n,)`, categorical int64 `(n,)`,
         multi-categorical int64 `(n, max_len)`, their weights and numeric
         sequences float32 `(n, max_len)`; extra columns are ignored. The
-        encoding layers run on each distinct categorical value once (see
-        `deepfm_keras.encoding.apply.transform`).
+        encoding layers run on each distinct categorical value (and each
+        distinct cell of a list column) once, on numeric columns in full.
 
         Raises:
             RuntimeError: if the encoder is not fitted.
@@ -447,7 +358,11 @@ class FeatureEncoder:
                 ids, naming the column, the row and the value.
         """
         self._check_fitted()
-        return apply.transform(self, data)
+        layers, out = self.layers(), {}
+        for column in self.columns:
+            out.update(column.transform(layers, data))
+        column_set.check_lengths(out)
+        return {name: out[name] for name in input_names(self.feature_spec)}
 
     def fit_transform(self, data) -> dict[str, np.ndarray]:
         """`fit(data)` then `transform(data)`."""
@@ -456,23 +371,15 @@ class FeatureEncoder:
     # ------------------------------------------------------------ save/load
 
     def to_config(self) -> dict:
-        """JSON-ready dict: format version, id layout, column specs and (when fitted) the fitted state."""
-        config = {
-            "format_version": FORMAT_VERSION,
-            "pad_id": PAD_ID,
-            "oov_id": OOV_ID,
-            "first_id": FIRST_ID,
-            "columns": [c.to_dict() for c in self.columns],
-        }
-        if self.is_fitted:
-            config["state"] = {name: dict(s) for name, s in self.state.items()}
-        return config
+        """The encoder file's JSON object (`deepfm_keras.encoding.file_format`): columns and any fitted state."""
+        state = {name: s.to_dict() for name, s in self.state.items()} if self.is_fitted else None
+        return file_format.config(self.columns, state)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> FeatureEncoder:
         """Rebuilds an encoder (fitted if the config holds fitted state) from `to_config()` (format 1 or 2).
 
-        Every field is checked first (`deepfm_keras.encoding.config`).
+        Every field is checked first (`deepfm_keras.encoding.file_format.read`).
 
         Raises:
             ValueError: for a missing or unknown `format_version`, a changed
@@ -481,7 +388,7 @@ class FeatureEncoder:
                 vocabulary with a duplicate or null entry, `max_len` < 1,
                 unsorted bucket boundaries, ...), naming the column and field.
         """
-        columns, state = encoder_config.read(config)
+        columns, state = file_format.read(config)
         encoder = cls.__new__(cls)
         encoder._init_columns(columns)
         if state is not None:
@@ -491,24 +398,12 @@ class FeatureEncoder:
 
     def save(self, path: str | os.PathLike) -> None:
         """Writes `to_config()` as JSON (UTF-8), atomically: a crash mid-write leaves the previous file."""
-        from deepfm_keras.io import atomic_write
-
-        with atomic_write(path) as f:
-            json.dump(self.to_config(), f, indent=1)
-            f.write("\n")
+        file_format.write(path, self.to_config())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> FeatureEncoder:
-        """Reads an encoder written by `save`."""
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-        try:
-            config = json.loads(text)
-            if not isinstance(config, dict):
-                raise ValueError(f"expected a JSON object, found {type(config).__name__}")
-            return cls.from_config(config)
-        except (ValueError, TypeError, KeyError, AttributeError) as e:
-            raise ValueError(f"{os.fspath(path)} is not a valid FeatureEncoder file: {e!r}") from e
+        """Reads an encoder written by `save` (or by an earlier version: format 1 or 2)."""
+        return file_format.load(path, cls.from_config)
 
     def __repr__(self) -> str:
         state = "fitted" if self.is_fitted else "not fitted"

@@ -7,10 +7,9 @@ raw value gets the same id everywhere. They work on raw strings, so they use
 TensorFlow string and lookup ops (`keras.ops` has none); they run eagerly, in
 `tf.data` and inside a SavedModel alike.
 
-Id layout of every categorical output: `0` padding (`PAD_ID`, never produced
-for a value), `1` out-of-vocabulary (`OOV_ID`: unseen, rare, missing and
-empty values), known values from `2` (`FIRST_ID`). Ids are int64, so a large
-`num_bins` never wraps.
+Every categorical output follows the id layout of `deepfm_keras.encoding.ids`
+(`0` padding, `1` out-of-vocabulary, known values from `2`). Ids are int64,
+so a large `num_bins` never wraps.
 """
 
 from __future__ import annotations
@@ -20,11 +19,21 @@ from collections.abc import Sequence
 
 import keras
 
+from deepfm_keras.encoding.ids import FIRST_ID, OOV_ID, PAD_ID
 from deepfm_keras.features import NUMERIC_LIMIT
 
-PAD_ID = 0
-OOV_ID = 1
-FIRST_ID = 2
+__all__ = [
+    "FIRST_ID",
+    "OOV_ID",
+    "PAD_ID",
+    "Bucketize",
+    "EncodingLayer",
+    "HashedLookup",
+    "NumericTransform",
+    "SplitTokens",
+    "VocabularyLookup",
+    "strip_spaces",
+]
 
 # Python's `str.isspace()` characters, as an RE2 class: ASCII \t-\r, \x1c-\x20, NEL, and Unicode Z (Zs, Zl, Zp:
 # NBSP, the en/em/thin spaces, U+2028/2029, the ideographic space, ...).
@@ -70,7 +79,9 @@ def _key_bytes(key: str) -> bytes:
     return key.encode("utf-8", "surrogateescape")
 
 
-class _EncodingLayer(keras.layers.Layer):
+class EncodingLayer(keras.layers.Layer):
+    """Base of the encoding layers: not trainable, built from the start, raw inputs passed through uncast."""
+
     def __init__(self, **kwargs):
         kwargs.setdefault("trainable", False)
         super().__init__(**kwargs)
@@ -82,7 +93,7 @@ class _EncodingLayer(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="deepfm_keras")
-class VocabularyLookup(_EncodingLayer):
+class VocabularyLookup(EncodingLayer):
     """Maps raw categorical values to ids with a fixed vocabulary: key `i` -> id `i + 2`, others -> 1 (OOV).
 
     Values are compared as exact bytes (strings) or as their decimal form
@@ -131,7 +142,7 @@ class VocabularyLookup(_EncodingLayer):
 
 
 @keras.saving.register_keras_serializable(package="deepfm_keras")
-class HashedLookup(_EncodingLayer):
+class HashedLookup(EncodingLayer):
     """Maps raw categorical values to `2 + fingerprint64(key) % num_bins`; the empty string to 1 (OOV).
 
     No vocabulary: any value gets a bucket, collisions included. The key of
@@ -170,7 +181,7 @@ class HashedLookup(_EncodingLayer):
 
 
 @keras.saving.register_keras_serializable(package="deepfm_keras")
-class SplitTokens(_EncodingLayer):
+class SplitTokens(EncodingLayer):
     """Splits raw multi-level strings into a fixed-width matrix of tokens.
 
     Each string is split on `separator`; every token is stripped of leading
@@ -223,7 +234,7 @@ def _bound(value, name):
 
 
 @keras.saving.register_keras_serializable(package="deepfm_keras")
-class NumericTransform(_EncodingLayer):
+class NumericTransform(EncodingLayer):
     """Turns raw float64 values into float32 model inputs: clip, signed log1p, standardise, missing -> 0.
 
     In order: values are clipped to `[clip_min, clip_max]` (a missing bound
@@ -315,7 +326,7 @@ class NumericTransform(_EncodingLayer):
 
 
 @keras.saving.register_keras_serializable(package="deepfm_keras")
-class Bucketize(_EncodingLayer):
+class Bucketize(EncodingLayer):
     """Turns a numeric value into a categorical id: bucket `i` -> id `i + 2`, NaN -> 1 (OOV).
 
     Bucket `i` holds `boundaries[i - 1] <= x < boundaries[i]` (bucket 0 is

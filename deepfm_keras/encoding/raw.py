@@ -71,6 +71,15 @@ def key_bytes(key: str | None) -> bytes:
     return b"" if key is None else key.encode("utf-8", "surrogateescape")
 
 
+def cells(keys) -> np.ndarray:
+    """Distinct keys as the object array of bytes the layers read, with a trailing `b""` for the missing cell (code -1).
+
+    >>> cells(["a", None]).tolist()
+    [b'a', b'', b'']
+    """
+    return np.array([key_bytes(k) for k in keys] + [b""], dtype=object)
+
+
 def is_int64_key(key: str) -> bool:
     """Whether a key is the canonical form of an int64 (so the column can be served as int64).
 

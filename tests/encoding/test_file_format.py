@@ -82,6 +82,11 @@ def test_every_version_round_trips_through_the_current_one(file, expected, tmp_p
     assert_same(loaded.transform(make.rows(VERSIONS[file])), expected[file], f"{file} reloaded")
 
 
+def test_fitting_the_same_rows_today_gives_the_file_written_then():
+    fitted = make.v2_encoder().fit(make.fit_split(make.rows("v2")))
+    assert fitted.to_config() == json.loads((FILES / "v2_every_option.json").read_text(encoding="utf-8"))
+
+
 def test_an_unfitted_encoder_round_trips_without_state(tmp_path):
     encoder = FeatureEncoder.load(FILES / "v2_every_option.json")
     config = {k: v for k, v in encoder.to_config().items() if k != "state"}

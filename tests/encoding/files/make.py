@@ -47,7 +47,8 @@ def write_v1() -> None:
     encoder.save(HERE / "v1.json")
 
 
-def write_v2() -> None:
+def v2_encoder():
+    """The encoder of `v2_every_option.json`, unfitted: every column kind, every option added to format 2."""
     from deepfm_keras.encoding import (
         BucketizedColumn,
         CategoricalColumn,
@@ -57,7 +58,7 @@ def write_v2() -> None:
         NumericSequenceColumn,
     )
 
-    encoder = FeatureEncoder(
+    return FeatureEncoder(
         numeric=[
             NumericColumn("age", clip_min=0.0, clip_max=90.0, missing_indicator=True, embedding_dim=3),
             NumericColumn("count", log1p=True, standardize=False),
@@ -79,8 +80,10 @@ def write_v2() -> None:
             NumericSequenceColumn("waits", separator=";", max_len=2, clip_max=10.0, standardize=False),
         ],
     )
-    encoder.fit(fit_split(rows("v2")))
-    encoder.save(HERE / "v2_every_option.json")
+
+
+def write_v2() -> None:
+    v2_encoder().fit(fit_split(rows("v2"))).save(HERE / "v2_every_option.json")
 
 
 def write_expected() -> None:

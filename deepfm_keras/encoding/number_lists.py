@@ -6,7 +6,9 @@ path: fit, `transform`, `tf.data` and the serving signature. In the graph a
 bad number fails the layer's assertion, naming the feature and the token
 (as `NumericTransform` does for a value beyond the model's range); eagerly,
 `transform` and `fit` first find the offending row and raise a `ValueError`
-naming the column, the row and the value.
+naming the column, the row and the value (`parse_column`). `raw_cells` gives
+a column's cells as the strings the layer reads; `split_weights` parses a
+weight column checked to hold one weight per id.
 """
 
 from __future__ import annotations
@@ -17,14 +19,14 @@ import keras
 import numpy as np
 
 from deepfm_keras.encoding import raw
-from deepfm_keras.encoding.layers import SplitTokens, _EncodingLayer
+from deepfm_keras.encoding.layers import EncodingLayer, SplitTokens
 
 # A decimal number as Python and JSON write one: no nan/inf, hex, '_' or ','. What tf.strings.to_number then reads.
 _NUMBER = r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
 
 
 @keras.saving.register_keras_serializable(package="deepfm_keras")
-class SplitNumbers(_EncodingLayer):
+class SplitNumbers(EncodingLayer):
     """Parses raw strings of separator-joined numbers into a fixed-width float64 matrix.
 
     Each string is split on `separator` and its tokens stripped of Unicode
@@ -119,8 +121,7 @@ def parse_column(layer: SplitNumbers, data, column: str) -> tuple[np.ndarray, li
             (cell 'x|2')`, for the first row holding a bad token.
     """
     codes, keys = raw.number_list_keys(data, column, separator=layer.separator)
-    cells = np.array([raw.key_bytes(k) for k in keys] + [b""], dtype=object)
-    tokens, values, ok = layer.parse(cells)
+    tokens, values, ok = layer.parse(raw.cells(keys))
     good = ok.numpy().tolist()
     bad_cells = np.array([not all(row) for row in good], dtype=bool)
     bad_rows = np.flatnonzero(bad_cells[codes])
@@ -135,3 +136,24 @@ def parse_column(layer: SplitNumbers, data, column: str) -> tuple[np.ndarray, li
         )
     lengths = values.row_lengths().numpy()
     return codes, keys, lengths, values
+
+
+def raw_cells(data, column: str, separator: str) -> np.ndarray:
+    """Column `column` of number lists as the `(n,)` object array of bytes `SplitNumbers` reads (unparsed)."""
+    codes, keys = raw.number_list_keys(data, column, separator=separator)
+    return raw.cells(keys)[codes]
+
+
+def split_weights(layer: SplitNumbers, values, id_counts, ids_name: str):
+    """A weight column's raw strings -> float32 `(batch, max_len)`, checked to hold one weight per id."""
+    import tensorflow as tf
+
+    counts = layer.parse(values)[1].row_lengths()
+    check = tf.debugging.assert_equal(
+        counts,
+        id_counts,
+        message=f"Feature `{layer.name}` has a row whose number of weights differs from its number of ids in "
+        f"`{ids_name}`",
+    )
+    with tf.control_dependencies([check]):
+        return tf.cast(layer(values), tf.float32)
