@@ -177,7 +177,7 @@ class DeepFMModel(keras.Model):
     # ------------------------------------------------------------------ checked training and evaluation steps
 
     # The steps (`"train"`, `"test"`) whose batch checks run before Keras' XLA-compiled step, not inside it.
-    _steps_checked_before = frozenset()
+    _steps_checked_before: frozenset[str] = frozenset()
     # The step whose function Keras builds now with XLA, while `_autoconvert_optionals` has yet to wrap it.
     _checks_hook = None
 

@@ -18,6 +18,7 @@ deep = build_deep(deep_view)
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import keras
 
@@ -123,7 +124,8 @@ def _field_groups(
     if missing:
         raise ValueError(f"`inputs` has no entry for feature(s) {missing}.")
     out = []
-    for kind, group_dim, features in field_groups(spec):
+    for kind, group_dim, group in field_groups(spec):
+        features: list[Any] = group  # one kind per group: the numeric or the id features
         dim, suffix = dim_of(group_dim), _group_suffix(group_dim)
         if kind == "numeric":
             x = _concat(_numeric_columns(features, inputs, f"{prefix}{suffix}"), axis=1)

@@ -40,7 +40,7 @@ def tasks_from_layers(model: keras.Model) -> tuple[Task, ...]:
     return tuple(tasks)
 
 
-def head_names_from_layers(model: keras.Model, output_names) -> list:
+def head_names_from_layers(model: keras.Model, output_names) -> list[str | None]:
     """`[None]` for a model with a `combine` layer, else the outputs that have a `combine_<name>` layer."""
     names = {layer.name for layer in model.layers}
     if "combine" in names:
@@ -115,11 +115,11 @@ def field_order_from_layers(model: keras.Model, prefix: str) -> list[str]:
     ones), as `deepfm_keras.features.field_groups` orders them.
     """
     pattern = re.compile(rf"^{re.escape(prefix)}_(numeric|categorical)(_d\d+)?$")
-    groups = [layer for layer in model.layers if pattern.match(layer.name)]
-    groups.sort(key=lambda layer: 0 if pattern.match(layer.name).group(1) == "numeric" else 1)
-    fields = []
+    kinds = {layer: match.group(1) for layer in model.layers if (match := pattern.match(layer.name))}
+    groups = sorted(kinds, key=lambda layer: 0 if kinds[layer] == "numeric" else 1)
+    fields: list[str] = []
     for layer in groups:
-        if pattern.match(layer.name).group(1) == "numeric":
+        if kinds[layer] == "numeric":
             fields += _traced_input_names(layer.input)
             continue
         if not layer.field_names:

@@ -59,7 +59,7 @@ def model_heads(model: keras.Model) -> tuple:
     return tuple(tasks) if tasks is not None else legacy.tasks_from_layers(model)
 
 
-def head_names(model: keras.Model) -> list[str]:
+def head_names(model: keras.Model) -> list[str | None]:
     """The heads of a model: `[None]` for a one-head model (layer `combine`), else the task names.
 
     The task names come in the order of `model.output_names`, which Keras
