@@ -136,6 +136,16 @@ def _check_model_matches(model, encoder) -> None:
                 f"Input '{name}' of the model has {input_dict[name].shape[-1]} columns but the encoder's "
                 f"max_len is {width}."
             )
+    kept = getattr(model, "feature_spec", None)  # a DeepFMModel keeps the spec it was built from
+    if kept is not None:
+        by_name = {f.name: f for f in kept}
+        for encoded in spec:
+            built = by_name.get(encoded.name, encoded)
+            if built != encoded:
+                raise ValueError(
+                    f"Feature '{built.name}' of the model is {built}, but the encoder gives {encoded}: export the "
+                    "model with the encoder it was trained with (a refitted vocabulary maps values to other ids)."
+                )
 
 
 def export_serving_model(

@@ -196,6 +196,16 @@ def test_export_arguments_are_checked(exported, tmp_path):
     other = FeatureEncoder(numeric=["year"]).fit(make_frame(10, RNG))
     with pytest.raises(ValueError, match="do not match the encoder's features"):
         export_serving_model(model, other, tmp_path / "c")
+    # The same columns refitted on other rows: the vocabularies differ, so the ids would mean other values.
+    refitted = FeatureEncoder(
+        numeric=["year", "rating_count"], categorical=["user_id", "gender", "zip"], multi_categorical={"genres": "|"},
+        max_len=3,
+    ).fit(make_frame(12, np.random.default_rng(99)))  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"Feature 'user_id' of the model is CategoricalFeature\(.*\), but the encoder gives Categorical",
+    ):
+        export_serving_model(model, refitted, tmp_path / "refitted")
     with pytest.raises(ValueError, match="cannot be served as int64"):
         export_serving_model(model, encoder, tmp_path / "d", id_dtypes={"zip": "int64"})
     with pytest.raises(ValueError, match="not a categorical column"):
