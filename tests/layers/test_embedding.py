@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from deepfm_keras.layers import CategoricalEmbedding, MaskedMeanPooling, NumericEmbedding
+from deepfm_keras.layers import CategoricalEmbedding, NumericEmbedding
 from tests.helpers import assert_config_round_trip, assert_layer_save_load
 
 RNG = np.random.default_rng(0)
@@ -54,42 +54,10 @@ def test_categorical_embedding_gradient_reaches_only_used_rows():
     np.testing.assert_array_equal(used, [1, 5 + 2])
 
 
-def _numpy_masked_mean(emb, ids, lengths, masked):
-    out, start = [], 0
-    for n, m in zip(lengths, masked, strict=True):
-        e, i = emb[:, start : start + n], ids[:, start : start + n]
-        w = (i != 0).astype("float32") if m else np.ones_like(i, dtype="float32")
-        count = w.sum(axis=1, keepdims=True)
-        pooled = (e * w[..., None]).sum(axis=1) / np.maximum(count, 1.0)
-        out.append(pooled)
-        start += n
-    return np.stack(out, axis=1)
-
-
-def test_masked_mean_pooling_matches_numpy():
-    lengths, masked = [1, 4, 1, 3], [False, True, False, True]
-    emb = RNG.normal(size=(6, 9, 5)).astype("float32")
-    ids = RNG.integers(0, 4, size=(6, 9))
-    ids[0, 1:5] = 0  # an all-padding list
-    ids[1, 6:9] = [3, 0, 0]
-    out = keras.ops.convert_to_numpy(MaskedMeanPooling(lengths, masked)([emb, ids]))
-    expected = _numpy_masked_mean(emb, ids, lengths, masked)
-    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(out[0, 1], 0.0)  # all padding -> zero vector, not NaN
-    assert np.isfinite(out).all()
-
-
-def test_single_level_zero_id_is_a_value_not_padding():
-    emb = RNG.normal(size=(2, 1, 3)).astype("float32")
-    out = keras.ops.convert_to_numpy(MaskedMeanPooling([1], [False])([emb, np.zeros((2, 1), "int32")]))
-    np.testing.assert_allclose(out, emb)
-
-
 def test_configs_round_trip():
     for layer in (
         NumericEmbedding(2, 3, embeddings_regularizer="l2"),
         CategoricalEmbedding([5, 3], [1, 2], 4, embeddings_initializer="zeros"),
-        MaskedMeanPooling([1, 2], [False, True]),
     ):
         assert_config_round_trip(layer)
 
@@ -106,8 +74,6 @@ def test_save_load(tmp_path):
         (lambda: NumericEmbedding(2, 0), "output_dim.*Received: output_dim=0"),
         (lambda: CategoricalEmbedding([5, 0], [1, 1], 4), "vocabulary_sizes"),
         (lambda: CategoricalEmbedding([5, 3], [1], 4), "one entry per field"),
-        (lambda: MaskedMeanPooling([1, 2], [True]), "one flag per field"),
-        (lambda: MaskedMeanPooling([0], [True]), "field_lengths"),
     ],
 )
 def test_bad_arguments(make, match):
