@@ -53,7 +53,7 @@ class MultiCategoricalState(ColumnState):
 
 
 @dataclasses.dataclass(frozen=True)
-class CategoricalColumn(IdColumn):
+class CategoricalColumn(IdColumn[CategoricalState]):
     """A single-level categorical column: one raw value per row -> one int64 id `(n,)`.
 
     With `num_bins`, values are hashed into that many buckets (no vocabulary
@@ -126,7 +126,7 @@ class CategoricalColumn(IdColumn):
 
 
 @dataclasses.dataclass(frozen=True)
-class MultiCategoricalColumn(IdColumn):
+class MultiCategoricalColumn(IdColumn[MultiCategoricalState]):
     """A multi-level column: a string of `separator`-joined values (or a list) -> an int64 id list `(n, max_len)`.
 
     With `weight_column`, a second raw column holds one weight per value, as
@@ -236,17 +236,18 @@ class MultiCategoricalColumn(IdColumn):
         out = {self.name: table[codes]}  # code -1 (missing) reads the trailing "": an all-padding list
         if self.weight_column:
             id_counts = split.tokens(uniques).row_lengths().numpy()[codes]
-            out[self.weight_column] = self._transform_weights(layers[self.weight_column], data, id_counts, keys, codes)
+            layer = layers[self.weight_column]
+            out[self.weight_column] = self._transform_weights(self.weight_column, layer, data, id_counts, keys, codes)
         return out
 
-    def _transform_weights(self, layer, data, id_counts, id_keys, id_codes) -> np.ndarray:
-        codes, keys, counts, _ = parse_column(layer, data, self.weight_column)
+    def _transform_weights(self, weight_column: str, layer, data, id_counts, id_keys, id_codes) -> np.ndarray:
+        codes, keys, counts, _ = parse_column(layer, data, weight_column)
         mismatch = np.flatnonzero(counts[codes] != id_counts)
         if mismatch.size:
             row = int(mismatch[0])
             ids = id_keys[id_codes[row]] if id_codes[row] >= 0 else None
             raise ValueError(
-                f"Column '{self.weight_column}', row {row}: {int(counts[codes[row]])} weight(s) "
+                f"Column '{weight_column}', row {row}: {int(counts[codes[row]])} weight(s) "
                 f"({keys[codes[row]] if codes[row] >= 0 else None!r}) for {int(id_counts[row])} id(s) of column "
                 f"'{self.name}' ({ids!r}): every id needs one weight, joined by {self.separator!r} in the same order."
             )

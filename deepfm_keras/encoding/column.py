@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from deepfm_keras.features import COMBINERS, NumericFeature
 
@@ -41,6 +41,7 @@ class ColumnState:
     Every state has `input_dtype`, the raw dtype the column is served with.
     """
 
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]  # every subclass is a dataclass
     input_dtype: str
 
     def to_dict(self) -> dict:
@@ -52,7 +53,10 @@ class ColumnState:
         return out
 
 
-class Column:
+S = TypeVar("S", bound=ColumnState)
+
+
+class Column(Generic[S]):
     """Base class of the column kinds: one raw column (and what it reads beside it) -> model inputs.
 
     Class attributes a kind sets: `kind` (its name in the registry and in
@@ -77,7 +81,13 @@ class Column:
     group: ClassVar[str]
     single_level: ClassVar[bool] = True
     _later: ClassVar[dict] = {}
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]  # every subclass is a dataclass
     name: str
+    # Options of some kinds, read by the checks below and by `FeatureEncoder`: a kind that has one declares it as
+    # a field (`separator`: the kinds with a list of values per row, whose separator is a string).
+    separator: str | None
+    max_len: int | None
+    embedding_dim: int | None
 
     # ------------------------------------------------------------ options
 
@@ -141,17 +151,17 @@ class Column:
     def check_table_states(cls, columns: Sequence[Column], states: Sequence[ColumnState]) -> None:
         """Checks the fitted states of columns sharing one table (read from a file) agree."""
 
-    def state_from_dict(self, state: Any) -> ColumnState:
+    def state_from_dict(self, state: Any) -> S:
         """The state of the column from its JSON form, every field checked. Raises ValueError naming the field."""
         raise NotImplementedError
 
-    def serve_as(self, state: ColumnState, dtype: str) -> ColumnState:
+    def serve_as(self, state: S, dtype: str) -> S:
         """The state served with raw dtype `dtype` (`fit_counts(input_dtypes=...)`); kinds with one dtype keep theirs."""
         return state
 
     # -------------------------------------------------------------- apply
 
-    def build_layers(self, state: ColumnState, shared: dict) -> dict:
+    def build_layers(self, state: S, shared: dict) -> dict:
         """The Keras layers that apply the state: input name -> layer (or a tuple of layers applied in turn).
 
         `shared` is one dict per encoder, for layers that columns of one table share.
@@ -177,21 +187,21 @@ class Column:
         """A DataFrame's columns as the raw NumPy arrays `encode` reads: raw column name -> `(n,)` array."""
         raise NotImplementedError
 
-    def input_dtypes(self, state: ColumnState) -> dict[str, str]:
+    def input_dtypes(self, state: S) -> dict[str, str]:
         """Raw column -> the dtype it is served with (its own, then its side inputs')."""
         return {self.name: state.input_dtype, **dict.fromkeys(self.side_inputs, "string")}
 
     # ----------------------------------------------------------- features
 
-    def features(self, state: ColumnState) -> list:
+    def features(self, state: S) -> list:
         """The column's own model feature(s)."""
         raise NotImplementedError
 
-    def extra_features(self, state: ColumnState) -> list:
+    def extra_features(self, state: S) -> list:
         """Features of its `derived_inputs`; the encoder lists them after the group's own features."""
         return []
 
-    def vocabulary_size(self, state: ColumnState) -> int:
+    def vocabulary_size(self, state: S) -> int:
         """Number of ids of a categorical feature, padding and OOV included."""
         raise ValueError(f"Column '{self.name}' is a {self.kind} column: it has no ids.")
 

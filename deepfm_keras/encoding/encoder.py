@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -97,7 +97,9 @@ class FeatureEncoder:
         )
         self._init_columns(columns, min_count=min_count, max_len=max_len)
 
-    def _init_columns(self, columns, *, min_count=1, max_len=None):
+    def _init_columns(
+        self, columns: Sequence[Column], *, min_count: int = 1, max_len: int | Mapping[str, int] | None = None
+    ) -> None:
         ordered = column_set.check(columns)
         self.columns = ordered
         self.min_count = min_count
@@ -119,13 +121,17 @@ class FeatureEncoder:
         """Single-level categorical columns, bucketised ones included."""
         return [c.name for c in self._names("categorical")]
 
+    def _separators(self, group: str) -> dict[str, str]:
+        # the columns of a multi-level group have a list per row, hence a string `separator` (`check_separator`)
+        return {c.name: cast(str, c.separator) for c in self._names(group)}
+
     @property
     def multi_categorical(self) -> dict[str, str]:
-        return {c.name: c.separator for c in self._names("multi_categorical")}
+        return self._separators("multi_categorical")
 
     @property
     def numeric_sequence(self) -> dict[str, str]:
-        return {c.name: c.separator for c in self._names("numeric_sequence")}
+        return self._separators("numeric_sequence")
 
     @property
     def weight_columns(self) -> dict[str, str]:
@@ -140,13 +146,15 @@ class FeatureEncoder:
     def is_fitted(self) -> bool:
         return self.state is not None
 
-    def _check_fitted(self):
-        if not self.is_fitted:
+    def _check_fitted(self) -> dict[str, ColumnState]:
+        """The fitted state: column -> its `ColumnState`; raises a RuntimeError if the encoder is not fitted."""
+        if self.state is None:
             raise RuntimeError("This FeatureEncoder is not fitted yet: call `fit(df)` first.")
+        return self.state
 
-    def _fitted(self, field: str) -> dict | None:
+    def _fitted(self, field: str) -> dict[str, Any] | None:
         """Column -> the `field` of its state, for the columns whose state has one (None: not fitted)."""
-        if not self.is_fitted:
+        if self.state is None:
             return None
         values = {name: getattr(s, field, None) for name, s in self.state.items()}
         return {name: list(v) if isinstance(v, tuple) else v for name, v in values.items() if v is not None}
@@ -160,7 +168,9 @@ class FeatureEncoder:
     def numeric_stats(self) -> dict[str, dict[str, float]] | None:
         """Numeric column (numeric sequences included) -> `{"mean", "std"}`."""
         means, stds = self._fitted("mean"), self._fitted("std")
-        return None if means is None else {name: {"mean": means[name], "std": stds[name]} for name in means}
+        if means is None or stds is None:  # both or neither: not fitted
+            return None
+        return {name: {"mean": means[name], "std": stds[name]} for name in means}
 
     @property
     def max_lens(self) -> dict[str, int] | None:
@@ -177,27 +187,27 @@ class FeatureEncoder:
         Multi-level columns, their weight columns (each right after its id
         column) and numeric sequences are "string": the unsplit lists.
         """
-        self._check_fitted()
+        state = self._check_fitted()
         dtypes = {}
         for column in self.columns:
-            dtypes.update(column.input_dtypes(self.state[column.name]))
+            dtypes.update(column.input_dtypes(state[column.name]))
         return dtypes
 
     def vocabulary_size(self, name: str) -> int:
         """Number of ids of a (multi-)categorical or bucketised feature, padding and OOV included."""
-        self._check_fitted()
-        return self.column_specs[name].vocabulary_size(self.state[name])
+        state = self._check_fitted()
+        return self.column_specs[name].vocabulary_size(state[name])
 
     @property
     def feature_spec(self) -> list:
         """The model's feature spec: numeric columns, their missing indicators, categorical, multi-categorical,
         numeric sequences (a weighted list's `weight_name` is its `weight_column`)."""
-        self._check_fitted()
+        state = self._check_fitted()
         spec = []
         for group in GROUPS:  # each group's own features, then those it derives (missing indicators)
             columns = self._names(group)
-            spec += [f for c in columns for f in c.features(self.state[c.name])]
-            spec += [f for c in columns for f in c.extra_features(self.state[c.name])]
+            spec += [f for c in columns for f in c.features(state[c.name])]
+            spec += [f for c in columns for f in c.extra_features(state[c.name])]
         return normalize_spec(spec)
 
     # ------------------------------------------------------------------- fit
@@ -268,14 +278,15 @@ class FeatureEncoder:
 
         Columns that share a table share one lookup layer (one lookup table).
         """
-        self._check_fitted()
+        state = self._check_fitted()
         if not self._layers:
             import tensorflow as tf
 
             with tf.init_scope():  # tables made eagerly, even when first needed while tracing a tf.data function
-                layers, shared = {}, {}
+                layers: dict[str, Any] = {}
+                shared: dict = {}
                 for column in self.columns:
-                    layers.update(column.build_layers(self.state[column.name], shared))
+                    layers.update(column.build_layers(state[column.name], shared))
                 self._layers = layers
         return self._layers
 
@@ -372,7 +383,7 @@ class FeatureEncoder:
 
     def to_config(self) -> dict:
         """The encoder file's JSON object (`deepfm_keras.encoding.file_format`): columns and any fitted state."""
-        state = {name: s.to_dict() for name, s in self.state.items()} if self.is_fitted else None
+        state = {name: s.to_dict() for name, s in self.state.items()} if self.state is not None else None
         return file_format.config(self.columns, state)
 
     @classmethod

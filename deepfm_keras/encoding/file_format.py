@@ -178,7 +178,7 @@ def _read_v1(config: Mapping) -> tuple[list[Column], dict[str, ColumnState] | No
         max_len = {c: max_len for c in multi}
     numeric, categorical = _names(config, "numeric"), _names(config, "categorical")
     try:
-        columns = [NumericColumn(n) for n in numeric]
+        columns: list[Column] = [NumericColumn(n) for n in numeric]
         columns += [CategoricalColumn(n, min_count=min_count) for n in categorical]
         columns += [MultiCategoricalColumn(n, s, max_len.get(n), min_count) for n, s in multi.items()]
     except (TypeError, ValueError) as e:

@@ -14,12 +14,16 @@ weight column checked to hold one weight per id.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
 
 from deepfm_keras.encoding import raw
 from deepfm_keras.encoding.layers import EncodingLayer, SplitTokens
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 # A decimal number as Python and JSON write one: no nan/inf, hex, '_' or ','. What tf.strings.to_number then reads.
 _NUMBER = r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
@@ -107,7 +111,7 @@ class SplitNumbers(EncodingLayer):
         }
 
 
-def parse_column(layer: SplitNumbers, data, column: str) -> tuple[np.ndarray, list, np.ndarray, list]:
+def parse_column(layer: SplitNumbers, data, column: str) -> tuple[np.ndarray, list, np.ndarray, tf.RaggedTensor]:
     """Column `column` of a table through `layer.parse`, eagerly, on its distinct cells; raises naming a bad row.
 
     Returns:

@@ -117,7 +117,7 @@ def _transform_layer(column, state, name: str) -> NumericTransform:
 
 
 @dataclasses.dataclass(frozen=True)
-class NumericColumn(Column):
+class NumericColumn(Column[NumericState]):
     """A numeric column: float64 raw values -> one float32 model input `(n,)`.
 
     Args:
@@ -212,7 +212,7 @@ def _read_std(column: str, value: Any) -> float:
 
 
 @dataclasses.dataclass(frozen=True)
-class BucketizedColumn(Column):
+class BucketizedColumn(Column[BucketState]):
     """A numeric column turned into a categorical id by buckets (NaN -> OOV id 1): int64 `(n,)`.
 
     Give the bucket `boundaries`, or `num_buckets` to learn quantile
@@ -263,8 +263,11 @@ class BucketizedColumn(Column):
         values = raw.numeric_values(data, self.name)  # a missing or non-numeric column fails here, either way
         if self.boundaries is not None:
             return BucketState(self.boundaries)
+        assert self.num_buckets is not None  # `__post_init__` takes exactly one of `boundaries` and `num_buckets`
         finite = values[np.isfinite(values)]
-        cuts = np.quantile(finite, np.linspace(0, 1, self.num_buckets + 1)[1:-1]) if finite.size else []
+        cuts: np.ndarray | list[float] = (
+            np.quantile(finite, np.linspace(0, 1, self.num_buckets + 1)[1:-1]) if finite.size else []
+        )
         return BucketState(tuple(sorted({float(b) for b in cuts})))
 
     def state_from_dict(self, state: Any) -> BucketState:
@@ -306,7 +309,7 @@ class BucketizedColumn(Column):
 
 
 @dataclasses.dataclass(frozen=True)
-class NumericSequenceColumn(Column):
+class NumericSequenceColumn(Column[NumericSequenceState]):
     """A list of numbers per row: a string of `separator`-joined numbers (or a list) -> float32 `(n, max_len)`.
 
     Tokens are split and stripped as in `MultiCategoricalColumn` (empty ones

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from deepfm_keras.encoding import raw
-from deepfm_keras.encoding.column import Column, ColumnState, check_count, config_error, state_fields
+from deepfm_keras.encoding.column import Column, ColumnState, S, check_count, config_error, state_fields
 from deepfm_keras.encoding.ids import FIRST_ID
 from deepfm_keras.encoding.layers import HashedLookup, VocabularyLookup
 
@@ -33,7 +33,7 @@ class KeyCounts:
     counts: np.ndarray
 
 
-class IdColumn(Column):
+class IdColumn(Column[S]):
     """Base of the columns whose values become ids of a table: `CategoricalColumn`, `MultiCategoricalColumn`.
 
     A subclass is a frozen dataclass with the fields `name`, `min_count`,
@@ -45,7 +45,10 @@ class IdColumn(Column):
     layer and reads the raw keys.
     """
 
+    min_count: int
+    max_size: int | None
     num_bins: int | None
+    embedding_name: str | None
     separator: str | None = None  # a multi-level column's separator: None for one value per row
 
     @property
@@ -131,7 +134,7 @@ class IdColumn(Column):
                     f"Column '{self.name}' is served as int64 but holds {bad[0] if bad else None!r}: send integers "
                     "only, or export with `id_dtypes={'" + self.name + "': 'string'}`."
                 )
-            table = np.array([int(k) for k in keys], dtype="int64")
+            table = np.array([int(k) for k in keys if k is not None], dtype="int64")  # none is None: `bad` is empty
         else:
             table = raw.cells(keys)
         return {self.name: table[codes] if len(table) else np.zeros(len(codes), dtype="int64")}
