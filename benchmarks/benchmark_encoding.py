@@ -105,7 +105,7 @@ def reference_vocabulary_pass(files, min_count=10, batch_size=65536):
     counters = {c: collections.Counter() for c in criteo.CATEGORICAL_FEATURES}
 
     def categorical(lines):
-        fields, ok = criteo._split_fields(lines)
+        fields, ok = criteo.format.split_fields(lines)
         return tf.boolean_mask(fields, ok)[:, 1 + len(criteo.INTEGER_FEATURES) :]
 
     ds = criteo._lines_dataset(files).batch(batch_size).map(categorical).prefetch(2)
