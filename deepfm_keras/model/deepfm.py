@@ -13,6 +13,7 @@ from deepfm_keras import optimizers, validation
 from deepfm_keras.features import feature_from_dict, normalize_spec, spec_to_dicts
 from deepfm_keras.model import legacy
 from deepfm_keras.model.progbar import add_step_progbar
+from deepfm_keras.model.steps import CheckedSteps
 from deepfm_keras.tasks import Task
 
 # A stock Keras optimizer updates every row of every table (and of its slots) at every step: warn past this size.
@@ -21,7 +22,7 @@ DEFAULT_STEPS_PER_EXECUTION = 32
 
 
 @keras.saving.register_keras_serializable(package="deepfm_keras")
-class DeepFMModel(keras.Model):
+class DeepFMModel(CheckedSteps, keras.Model):
     """The functional model `build_deepfm` returns: it keeps its spec, binds inputs by name, resolves optimizers.
 
     The model knows what it is: `feature_spec` (the features of its inputs),
@@ -43,7 +44,8 @@ class DeepFMModel(keras.Model):
     labels, 0/1 for a binary model, `sample_weight` finite, `>= 0` and not all
     zero), with errors naming the field, row and value; every training and
     evaluation batch is checked in the graph too (its sample weights
-    included: the third element of a dataset's `(x, y, w)`).
+    included: the third element of a dataset's `(x, y, w)`), by the steps of
+    `deepfm_keras.model.steps.CheckedSteps`, also under XLA.
     `predict` on 0 rows returns an empty `(0, 1)` array.
 
     `compile` takes Keras' arguments, positionally too. An optimizer name of
@@ -173,125 +175,6 @@ class DeepFMModel(keras.Model):
     def call(self, inputs, training=None, mask=None, **kwargs):
         inputs = validation.conform(validation.model_fields(self), inputs, what=f"the input of model {self.name!r}")
         return super().call(inputs, training=training, mask=mask, **kwargs)
-
-    # ------------------------------------------------------------------ checked training and evaluation steps
-
-    # The steps (`"train"`, `"test"`) whose batch checks run before Keras' XLA-compiled step, not inside it.
-    _steps_checked_before: frozenset[str] = frozenset()
-    # The step whose function Keras builds now with XLA, while `_autoconvert_optionals` has yet to wrap it.
-    _checks_hook = None
-
-    def _checked_batch(self, data, check=True):
-        """The batch bound to the inputs, and checked in the graph (`deepfm_keras.checks.graph`) unless `check=False`."""
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        fields = validation.model_fields(self)
-        # Conformed before Keras' own input checks, which fail on a batch whose rank a retrace left unknown.
-        x = validation.conform(fields, x, what=f"the input of model {self.name!r}")
-        heads = validation.model_tasks(self)
-        if heads and isinstance(y, Mapping):
-            # One label per row and head: (batch,) and (batch, 1) alike for a one-output head.
-            y = {k: keras.ops.reshape(v, (-1, 1)) if heads.get(k, (None, 0))[1] == 1 else v for k, v in y.items()}
-            if check:
-                x, y = validation.assert_batch(fields, x, y, task=heads)
-        else:
-            if y is not None and keras.ops.is_tensor(y) and tuple(self.outputs[0].shape[1:]) == (1,):
-                # One label per row: (batch,) and (batch, 1) alike, also where a retrace left the rank unknown.
-                y = keras.ops.reshape(y, (-1, 1))
-            task = validation.model_task(self)
-            units = int(self.outputs[0].shape[-1]) if task == "multiclass" else None
-            if check:
-                x, y = validation.assert_batch(fields, x, y, task=task, num_classes=units)
-        if check:
-            sample_weight = validation.assert_sample_weights(sample_weight)
-        return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
-
-    def train_step(self, data):
-        return self._checked_step(super().train_step, "train", data)
-
-    def test_step(self, data):
-        return self._checked_step(super().test_step, "test", data)
-
-    def _checked_step(self, step, kind, data):
-        """Keras' `step` on the checked batch; every op of it waits for the checks (the optimizer's counter too)."""
-        if kind in self._steps_checked_before:
-            # XLA compiles this step, and would drop the checks: they ran before it (`make_train_function`).
-            return step(self._checked_batch(data, check=False))
-        import tensorflow as tf
-
-        data = self._checked_batch(data)
-        # Control edges only: without them the optimizer's `iterations.assign_add(1)`, which reads no batch
-        # tensor, may run before a failing check stops the step.
-        with tf.control_dependencies([t for t in tf.nest.flatten(data) if t is not None]):
-            return step(data)
-
-    def make_train_function(self, force=False):
-        """Keras' train function, whose steps never train on a batch that fails the in-graph checks.
-
-        The checks (`deepfm_keras.checks.graph`) are `Assert` ops, which XLA
-        drops. Without XLA they run inside `train_step`, and the whole step
-        waits for them. With XLA (`jit_compile=True`, or Keras' `"auto"` for
-        a stock optimizer on one GPU) Keras compiles `one_step_on_data` (the
-        strategy's run of `train_step`) and calls it from an uncompiled graph,
-        the loop over `steps_per_execution` steps: the checks run there,
-        before the compiled step, which takes the checked batch and so starts
-        only once they pass.
-
-        Either way a bad batch raises `tf.errors.InvalidArgumentError` naming
-        the fields (or the labels or weights) that fail, and neither it nor
-        any later batch changes anything: weights, optimizer slots and the
-        optimizer's step counter stay bit-identical. The batches before it in
-        the same execution have been applied, exactly as they would be with
-        `steps_per_execution=1`.
-        """
-        if self.train_function is None or force:
-            self._make_checked_function("train", super().make_train_function)
-        return self.train_function
-
-    def make_test_function(self, force=False):
-        """Keras' test function, with the batch checks before the XLA-compiled step (see `make_train_function`)."""
-        if self.test_function is None or force:
-            self._make_checked_function("test", super().make_test_function)
-        return self.test_function
-
-    def _make_checked_function(self, kind, make):
-        compiled = bool(self.jit_compile) and not self.run_eagerly
-        self._steps_checked_before = self._steps_checked_before - {kind}
-        self._checks_hook = kind if compiled else None
-        try:
-            make(force=True)
-        finally:
-            self._checks_hook = None
-        if compiled and kind not in self._steps_checked_before:
-            # This Keras builds its step functions otherwise: no XLA rather than a step that skips the checks.
-            warnings.warn(
-                f"Keras {keras.__version__} built the {kind} step without calling `_autoconvert_optionals`, where "
-                f"deepfm_keras checks each batch before the XLA-compiled step: running the {kind} step without XLA.",
-                stacklevel=3,
-            )
-            self.jit_compile = False
-            try:
-                make(force=True)
-            finally:
-                self.jit_compile = True
-
-    def _autoconvert_optionals(self, step_func):
-        # Keras' `_make_function` wraps its XLA-compiled `one_step_on_data` with this and calls the wrapper from
-        # the uncompiled graph: the batch is checked there (the checks refuse to be traced inside XLA).
-        kind, self._checks_hook = self._checks_hook, None
-        if kind is None:
-            return super()._autoconvert_optionals(step_func)
-        self._steps_checked_before = self._steps_checked_before | {kind}
-        strategy = self.distribute_strategy
-
-        def checked_step(data):
-            return step_func(strategy.run(self._checked_batch, args=(data,)))
-
-        return super()._autoconvert_optionals(checked_step)
-
-    def predict_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        x = validation.conform(validation.model_fields(self), x, what=f"the input of model {self.name!r}")
-        return super().predict_step(keras.utils.pack_x_y_sample_weight(x, y, sample_weight))
 
     def _checked_arrays(self, x, y=None, what="the input"):
         """`(x, y)` checked by `deepfm_keras.validation`: a dict of arrays fully, a dataset by its element spec."""

@@ -146,3 +146,15 @@ def test_plain_keras_load_model_works_in_a_fresh_process_after_import_deepfm_ker
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "LOADED DeepFMModel LazyAdam" in result.stdout
+
+
+def test_the_checked_steps_are_a_mixin_and_the_model_stays_functional():
+    from deepfm_keras.model.steps import CheckedSteps
+
+    model = small()
+    mro = type(model).__mro__
+    assert mro.index(CheckedSteps) < mro.index(keras.Model)
+    assert "__init__" not in vars(CheckedSteps)  # Keras reads the functional constructor of DeepFMModel
+    clone = DeepFMModel.from_config(model.get_config())
+    assert type(clone) is DeepFMModel
+    assert [layer.name for layer in clone.layers] == [layer.name for layer in model.layers]
