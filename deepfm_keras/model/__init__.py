@@ -2,7 +2,8 @@
 
 - `embeddings.py`: `build_inputs`, `build_field_embeddings`, `build_embedding_views`;
 - `builders.py`: `build_first_order`, `build_second_order`, `build_deep`, `combine_parts`, `build_deepfm`;
-- `deepfm.py`: `DeepFMModel`, the model class (spec, strict inputs, checks, optimizer names);
+- `deepfm.py`: `DeepFMModel`, the model class (spec, strict inputs, entry checks, optimizer names);
+- `steps.py`: `CheckedSteps`, the steps of `DeepFMModel` (batch checks, also before an XLA-compiled step);
 - `parts.py`: the naming rule of heads and parts, `head_names`, `part_names`, `part_models`;
 - `legacy.py`: what a model that keeps no spec says of itself, read from its layers.
 """
