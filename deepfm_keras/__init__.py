@@ -7,10 +7,8 @@ class of the package, as keras-hub and keras-rs do, so a plain
 imports neither, so `--help` answers at once.
 """
 
-from deepfm_keras import metrics, optimizers, precision, validation
-from deepfm_keras.callbacks import ContributionLogger, FieldImportanceLogger
+from deepfm_keras import metrics, optimizers, validation
 from deepfm_keras.data import make_dataset
-from deepfm_keras.distribute import get_strategy, global_batch_size
 from deepfm_keras.encoding import (
     BucketizedColumn,
     CategoricalColumn,
@@ -30,8 +28,6 @@ from deepfm_keras.features import (
     spec_from_dicts,
     spec_to_dicts,
 )
-from deepfm_keras.hparams import HParamsLogger, log_hparams
-from deepfm_keras.importance import FieldImportance, field_importance
 from deepfm_keras.inference import batch_predict
 from deepfm_keras.io import save_model
 from deepfm_keras.model import (
@@ -50,6 +46,11 @@ from deepfm_keras.model import (
 )
 from deepfm_keras.serving import export_serving_model, load_model, predictions, request_to_frame, serving_request
 from deepfm_keras.tasks import Task, compile_kwargs
+from deepfm_keras.training import precision
+from deepfm_keras.training.callbacks import ContributionLogger, FieldImportanceLogger
+from deepfm_keras.training.distribute import get_strategy, global_batch_size
+from deepfm_keras.training.hparams import HParamsLogger, log_hparams
+from deepfm_keras.training.importance import FieldImportance, field_importance
 from deepfm_keras.version import __version__
 
 __all__ = [

@@ -244,7 +244,7 @@ def test_metrics_fields_are_written_by_the_example():
     assert len(names) >= 10, names
     package = REPO_ROOT / "deepfm_keras"
     # The example's pipeline (`deepfm_keras/run/`: the pipeline and the sources of rows) and the callbacks.
-    writers = [*sorted((package / "run").glob("*.py")), package / "pipeline.py", package / "callbacks.py"]
+    writers = [*sorted((package / "run").glob("*.py")), package / "pipeline.py", package / "training" / "callbacks.py"]
     sources = "".join(path.read_text(encoding="utf-8") for path in writers if path.exists())
     for name in names:
         assert f'"{name}"' in sources, (

@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 from deepfm_keras import CategoricalFeature, NumericFeature, build_deepfm, make_dataset
-from deepfm_keras.distribute import get_strategy
 from deepfm_keras.training import fit
+from deepfm_keras.training.distribute import get_strategy
 
 SPEC = [NumericFeature("x"), CategoricalFeature("user", vocabulary_size=20)]
 

@@ -20,7 +20,7 @@ import pytest
 
 import deepfm_keras
 from deepfm_keras import CategoricalFeature, FeatureEncoder, NumericFeature, build_deepfm, export_serving_model
-from deepfm_keras.checkpoints import METADATA, AtomicBackupAndRestore
+from deepfm_keras.training.checkpoints import METADATA, AtomicBackupAndRestore
 from tests.conftest import REPO_ROOT
 
 # ------------------------------------------------------------------------------------ no pickle anywhere

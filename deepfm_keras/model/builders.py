@@ -46,7 +46,6 @@ from deepfm_keras.model.parts import (
     head_suffix,
     part_layer_name,
 )
-from deepfm_keras.precision import default_dtype_policy
 from deepfm_keras.tasks import Task, normalize_tasks, task_kind
 
 
@@ -297,7 +296,7 @@ def build_deepfm(
             for the measurement behind it).
         dtype_policy: the layers' Keras dtype policy. `"auto"`: a global
             policy set with `keras.config.set_dtype_policy` if it is not
-            `float32`, else `deepfm_keras.precision.default_dtype_policy(task=task)`
+            `float32`, else `deepfm_keras.training.precision.default_dtype_policy(task=task)`
             (for `task="binary"`: `mixed_bfloat16` on a CPU with bfloat16
             instructions and no GPU, `float32` elsewhere; `float32` for
             regression, where bfloat16 cost holdout RMSE). Variables stay float32 and the output
@@ -339,6 +338,9 @@ def build_deepfm(
 
     global_policy = keras.config.dtype_policy()
     if dtype_policy == "auto":
+        # Imported here: deepfm_keras.training imports the model (callbacks, field importance) when it loads.
+        from deepfm_keras.training.precision import default_dtype_policy
+
         dtype_policy = global_policy.name if global_policy.name != "float32" else default_dtype_policy(task=task)
     # Layers take the global policy when they are created: set it for the build, then put the caller's back.
     keras.config.set_dtype_policy(dtype_policy or global_policy)
@@ -367,4 +369,3 @@ def build_deepfm(
     finally:
         keras.config.set_dtype_policy(global_policy)
     return DeepFMModel(inputs=inputs, outputs=outputs, name=name, feature_spec=spec, tasks=tasks, parts=parts)
-

@@ -128,13 +128,13 @@ def run(
     """
     import keras
 
-    from deepfm_keras.callbacks import ContributionLogger
-    from deepfm_keras.distribute import get_strategy, is_chief
     from deepfm_keras.io import save_model
     from deepfm_keras.metrics import holdout_metrics
     from deepfm_keras.run.sources import prepare
     from deepfm_keras.tasks import task_kind
     from deepfm_keras.training import fit
+    from deepfm_keras.training.callbacks import ContributionLogger
+    from deepfm_keras.training.distribute import get_strategy, is_chief
 
     started = time.perf_counter()
     task, t = config.model.task, config.training
@@ -306,7 +306,7 @@ def _log_hparams(config: RunConfig, out: Path, metrics: dict) -> None:
     """Adds the holdout metrics to the run's HParams session (written by `HParamsLogger` during training)."""
     if not config.output.tensorboard:
         return
-    from deepfm_keras.callbacks import log_hparams
+    from deepfm_keras.training.callbacks import log_hparams
 
     final = {f"holdout/{k}": float(v) for k, v in metrics["holdout"].items() if np.isfinite(v)}
     log_hparams(out / "logs", None, final)

@@ -20,8 +20,8 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 import keras  # noqa: E402
 from common import build_model, make_data, weights_dict, write_json  # noqa: E402
 
-from deepfm_keras.callbacks import ContributionLogger  # noqa: E402
-from deepfm_keras.distribute import get_strategy, global_batch_size, prepare_dataset  # noqa: E402
+from deepfm_keras.training.callbacks import ContributionLogger  # noqa: E402
+from deepfm_keras.training.distribute import get_strategy, global_batch_size, prepare_dataset  # noqa: E402
 
 EPOCHS = 4
 PER_REPLICA = 32

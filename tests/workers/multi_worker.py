@@ -15,8 +15,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from common import build_model, make_data, weights_dict, write_json  # noqa: E402
 
-from deepfm_keras.distribute import get_strategy, global_batch_size, is_chief, is_multi_worker, prepare_dataset  # noqa: E402
 from deepfm_keras.training import fit, make_callbacks, set_seed  # noqa: E402
+from deepfm_keras.training.distribute import get_strategy, global_batch_size, is_chief, is_multi_worker, prepare_dataset  # noqa: E402
 
 EPOCHS = 3
 

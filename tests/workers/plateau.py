@@ -27,8 +27,8 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from common import build_model, flipped_validation_data, make_data, write_json  # noqa: E402
 
-from deepfm_keras.distribute import get_strategy, global_batch_size, is_chief, prepare_dataset  # noqa: E402
 from deepfm_keras.training import fit, make_callbacks, set_seed  # noqa: E402
+from deepfm_keras.training.distribute import get_strategy, global_batch_size, is_chief, prepare_dataset  # noqa: E402
 
 EPOCHS = 12
 PATIENCE = 2

@@ -29,8 +29,8 @@ import tensorflow as tf  # noqa: E402
 from common import build_model, make_data, weights_dict, write_json  # noqa: E402
 
 from deepfm_keras import io, make_dataset  # noqa: E402
-from deepfm_keras.distribute import get_strategy, global_batch_size  # noqa: E402
 from deepfm_keras.training import fit, make_callbacks, set_seed  # noqa: E402
+from deepfm_keras.training.distribute import get_strategy, global_batch_size  # noqa: E402
 
 EPOCHS = 4
 

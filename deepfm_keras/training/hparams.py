@@ -5,7 +5,7 @@ HParamsLogger(log_dir, {"batch_size": 512})           # run hparams/: one sessio
 log_hparams(log_dir, metrics={"holdout/auc": 0.81})  # after evaluation: holdout metrics for the same session
 ```
 
-Both are re-exported by `deepfm_keras.callbacks` and `deepfm_keras`.
+Both are re-exported by `deepfm_keras.training.callbacks` and `deepfm_keras`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from deepfm_keras.distribute import is_chief
+from deepfm_keras.training.distribute import is_chief
 
 
 def _hparam_value(name: str, value):
@@ -55,7 +55,7 @@ def log_hparams(
     session. `HParamsLogger` calls it during training; call it yourself
     after evaluating, with the same `log_dir`, to add holdout metrics to
     the run's session. Under `MultiWorkerMirroredStrategy` call it on the
-    chief only (`deepfm_keras.distribute.is_chief`).
+    chief only (`deepfm_keras.training.distribute.is_chief`).
 
     Args:
         log_dir: the run's TensorBoard log directory. To compare runs, give

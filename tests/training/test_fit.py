@@ -20,8 +20,8 @@ from deepfm_keras import (
     get_strategy,
     make_dataset,
 )
-from deepfm_keras.checkpoints import AtomicBackupAndRestore, AtomicModelCheckpoint
 from deepfm_keras.training import fit, make_callbacks, set_seed
+from deepfm_keras.training.checkpoints import AtomicBackupAndRestore, AtomicModelCheckpoint
 from tests.workers.launch import TIMEOUT_S, finish, kill_all, load_weights, output, read_json, start, wait_for
 
 SPEC = [NumericFeature("x"), CategoricalFeature("user", vocabulary_size=20)]

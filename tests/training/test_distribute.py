@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from deepfm_keras import distribute
+from deepfm_keras.training import distribute
 from tests.workers.common import flipped_validation_data
 from tests.workers.events import read_scalars
 from tests.workers.launch import TIMEOUT_S, finish, free_ports, kill_all, load_weights, read_json, start, worker_env

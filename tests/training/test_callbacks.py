@@ -13,8 +13,8 @@ from deepfm_keras import (
     get_strategy,
     part_models,
 )
-from deepfm_keras.callbacks import FieldImportanceLogger, HParamsLogger, log_hparams
-from deepfm_keras.importance import field_importance
+from deepfm_keras.training.callbacks import FieldImportanceLogger, HParamsLogger, log_hparams
+from deepfm_keras.training.importance import field_importance
 from tests.workers.events import read_scalars
 
 PARTS = ("fm_1d", "fm_2d", "deep")
@@ -364,8 +364,8 @@ def test_make_callbacks_options_for_the_tensorboard_explainers(tmp_path):
 
 
 def test_only_the_chief_writes(tmp_path, monkeypatch):
-    import deepfm_keras.callbacks as callbacks_module
-    import deepfm_keras.hparams as hparams_module
+    import deepfm_keras.training.callbacks as callbacks_module
+    import deepfm_keras.training.hparams as hparams_module
 
     monkeypatch.setattr(callbacks_module, "is_chief", lambda strategy=None: False)
     monkeypatch.setattr(hparams_module, "is_chief", lambda strategy=None: False)

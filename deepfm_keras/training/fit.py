@@ -28,10 +28,10 @@ from collections.abc import Mapping, Sequence
 import keras
 import tensorflow as tf
 
-from deepfm_keras.callbacks import ContributionLogger
-from deepfm_keras.checkpoints import AtomicBackupAndRestore, AtomicModelCheckpoint
-from deepfm_keras.distribute import is_chief, is_multi_worker, multi_worker_fit, prepare_dataset
 from deepfm_keras.progress import fit_verbose
+from deepfm_keras.training.callbacks import ContributionLogger
+from deepfm_keras.training.checkpoints import AtomicBackupAndRestore, AtomicModelCheckpoint
+from deepfm_keras.training.distribute import is_chief, is_multi_worker, multi_worker_fit, prepare_dataset
 
 
 def set_seed(seed: int, *, deterministic: bool = True) -> None:
@@ -105,7 +105,7 @@ def make_callbacks(
             contribution shares; see `ContributionLogger`.
         backup_dir: adds an `AtomicBackupAndRestore(backup_dir)`
             (`keras.callbacks.BackupAndRestore`, written atomically; see
-            `deepfm_keras.checkpoints`): the weights, optimizer state and
+            `deepfm_keras.training.checkpoints`): the weights, optimizer state and
             epoch are backed up at every epoch end, and a run started again
             after a crash, even a SIGKILL during a save, continues from the
             last finished epoch (the backup is deleted when training
@@ -147,7 +147,7 @@ def make_callbacks(
             or `hparams` without `log_dir`, or `field_importance` without
             `contribution_data`.
     """
-    from deepfm_keras.callbacks import FieldImportanceLogger, HParamsLogger
+    from deepfm_keras.training.callbacks import FieldImportanceLogger, HParamsLogger
 
     if early_stopping_patience is not None and (
         isinstance(early_stopping_patience, bool)
@@ -212,7 +212,7 @@ def fit(
 
     Under `MirroredStrategy` (or any single-process strategy) this is
     `model.fit`; under a multi-worker `MultiWorkerMirroredStrategy` it is
-    `deepfm_keras.distribute.multi_worker_fit`, the same loop written with
+    `deepfm_keras.training.distribute.multi_worker_fit`, the same loop written with
     `strategy.run(model.train_step)`, because Keras 3's `fit` cannot run
     there. Either way the datasets go through `prepare_dataset` and the
     callbacks (`make_callbacks(...)`) behave the same.

@@ -30,9 +30,9 @@ from deepfm_keras import (
     build_deepfm,
     metrics,
 )
-from deepfm_keras.callbacks import log_hparams
-from deepfm_keras.importance import field_importance
 from deepfm_keras.training import make_callbacks
+from deepfm_keras.training.callbacks import log_hparams
+from deepfm_keras.training.importance import field_importance
 
 pytestmark = pytest.mark.slow
 

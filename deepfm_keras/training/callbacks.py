@@ -18,11 +18,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from deepfm_keras.distribute import is_chief
-from deepfm_keras.hparams import HParamsLogger, log_hparams  # noqa: F401 (re-exported)
-from deepfm_keras.importance import field_importance, heatmap_image
 from deepfm_keras.model import head_names, part_models
 from deepfm_keras.model import part_names as model_part_names
+from deepfm_keras.training.distribute import is_chief
+from deepfm_keras.training.hparams import HParamsLogger, log_hparams  # noqa: F401 (re-exported)
+from deepfm_keras.training.importance import field_importance, heatmap_image
 from deepfm_keras.validation import check_inputs
 
 
@@ -282,13 +282,13 @@ class FieldImportanceLogger(keras.callbacks.Callback):
     """Logs, every epoch, how much each field and each pair of fields moves the logit.
 
     At the end of every epoch (step `epoch`, 0-based) it computes
-    `deepfm_keras.importance.field_importance(model, data)` (first-order
+    `deepfm_keras.training.importance.field_importance(model, data)` (first-order
     magnitude `mean |c_fm_1d * w_i(x)|` per field, FM interaction strength
     `mean |c_fm_2d * <e_i, e_j>|` per pair of fields) and writes to
     `os.path.join(log_dir, run_name)`:
 
     - image `field_importance/interaction`: the field x field heatmap
-      (`deepfm_keras.importance.heatmap_image`; labelled axes when
+      (`deepfm_keras.training.importance.heatmap_image`; labelled axes when
       matplotlib is installed), in the Images tab;
     - text `field_importance/summary`: the `top_pairs` strongest pairs and
       every field's values as markdown tables, in the Text tab;

@@ -18,7 +18,7 @@ from deepfm_keras import (
     combine_parts,
     field_order,
 )
-from deepfm_keras.importance import FieldImportance, _plain_heatmap, field_importance, heatmap_image
+from deepfm_keras.training.importance import FieldImportance, _plain_heatmap, field_importance, heatmap_image
 from tests.helpers import save_and_load
 
 # Numeric fields first in the model whatever the spec order: x, age, user, tags.

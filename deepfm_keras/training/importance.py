@@ -185,11 +185,7 @@ def field_importance(model: keras.Model, inputs: Mapping, *, head: str | None = 
     else:
         fields = field_order_from_layers(model, "embedding")
         linear_fields = field_order_from_layers(model, f"linear{head_suffix(head)}")
-    if (
-        linear_fields != fields
-        or len(fields) != embeddings.shape[1]
-        or weights.shape[1] != len(fields)
-    ):
+    if linear_fields != fields or len(fields) != embeddings.shape[1] or weights.shape[1] != len(fields):
         raise ValueError(
             f"Model {model.name!r}: its first-order and embedding fields differ or are not named: "
             "field_importance needs a model built with deepfm_keras.model's builders."
