@@ -8,42 +8,22 @@ import keras
 import numpy as np
 import pytest
 
-from deepfm_keras import (
-    CategoricalFeature,
-    DeepFMModel,
-    MultiCategoricalFeature,
-    NumericFeature,
-    NumericSequenceFeature,
-    Task,
-    build_deepfm,
-    part_models,
-    part_names,
-)
+from deepfm_keras import DeepFMModel, Task, part_models, part_names
 from deepfm_keras.optimizers import LazyAdam
 from deepfm_keras.validation import model_fields, spec_fields
+from tests.builders import EVERY_KIND, random_inputs, small_model
 from tests.helpers import save_and_load
 
-SPEC = [
-    NumericFeature("price"),
-    CategoricalFeature("user", 10),
-    MultiCategoricalFeature("tags", 6, max_len=3, weight_name="tag_weights"),
-    NumericSequenceFeature("recent", max_len=2),
-]
+SPEC = list(EVERY_KIND)
 RNG = np.random.default_rng(3)
 
 
 def batch(rows=16):
-    return {
-        "price": RNG.normal(size=(rows, 1)).astype("float32"),
-        "user": RNG.integers(0, 10, size=(rows, 1)),
-        "tags": RNG.integers(0, 6, size=(rows, 3)),
-        "tag_weights": RNG.uniform(size=(rows, 3)).astype("float32"),
-        "recent": RNG.normal(size=(rows, 2)).astype("float32"),
-    }
+    return random_inputs(SPEC, rows, RNG)
 
 
 def small(**kwargs):
-    return build_deepfm(SPEC, embedding_dim=4, hidden_units=(8,), **kwargs)
+    return small_model(SPEC, **kwargs)
 
 
 def test_compile_takes_the_positional_arguments_of_keras():
@@ -85,8 +65,8 @@ def test_the_model_keeps_its_spec_tasks_and_parts_through_config_and_file(kwargs
     expected_tasks = tuple(kwargs.get("tasks", [Task("prediction", kwargs.get("task", "binary"))]))
     assert model.tasks == expected_tasks
     config = model.get_config()
-    assert config["feature_spec"][2] == {
-        "kind": "multi_categorical", "name": "tags", "vocabulary_size": 6, "max_len": 3, "weight_name": "tag_weights",
+    assert config["feature_spec"][3] == {
+        "kind": "multi_categorical", "name": "tags", "vocabulary_size": 12, "max_len": 4, "weight_name": "tag_weights",
     }  # fmt: skip
     clone = DeepFMModel.from_config(config)
     loaded = save_and_load(model, tmp_path)
@@ -101,13 +81,13 @@ def test_the_model_keeps_its_spec_tasks_and_parts_through_config_and_file(kwargs
 def test_the_input_checks_read_the_spec_the_model_keeps():
     model = small()
     assert model_fields(model) == spec_fields(SPEC)
-    assert model_fields(model)["recent"].nan_padding and model_fields(model)["tag_weights"].width == 3
+    assert model_fields(model)["recent_prices"].nan_padding and model_fields(model)["tag_weights"].width == 4
     x = batch(4)
-    x["user"][2, 0] = 10
+    x["user"][2, 0] = 20
     # A part sub-model keeps the spec too: its inputs are checked the same way.
     deep = part_models(model)["deep"]
     assert deep.feature_spec == model.feature_spec and deep.tasks == () and deep.parts == ()
-    with pytest.raises(ValueError, match=r"Feature 'user', row 2: id 10 is outside \[0, 10\)"):
+    with pytest.raises(ValueError, match=r"Feature 'user', row 2: id 20 is outside \[0, 20\)"):
         deep.predict(x, verbose=0)
 
 
