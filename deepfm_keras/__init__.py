@@ -18,16 +18,6 @@ from deepfm_keras.encoding import (
     NumericSequenceColumn,
     canonical_string,
 )
-from deepfm_keras.features import (
-    CategoricalFeature,
-    MultiCategoricalFeature,
-    NumericFeature,
-    NumericSequenceFeature,
-    feature_from_dict,
-    field_order,
-    spec_from_dicts,
-    spec_to_dicts,
-)
 from deepfm_keras.inference import batch_predict
 from deepfm_keras.io import save_model
 from deepfm_keras.model import (
@@ -43,10 +33,20 @@ from deepfm_keras.model import (
     head_names,
     part_models,
     part_names,
+    precision,
 )
 from deepfm_keras.serving import export_serving_model, load_model, predictions, request_to_frame, serving_request
-from deepfm_keras.tasks import Task, compile_kwargs
-from deepfm_keras.training import precision
+from deepfm_keras.spec.features import (
+    CategoricalFeature,
+    MultiCategoricalFeature,
+    NumericFeature,
+    NumericSequenceFeature,
+    feature_from_dict,
+    field_order,
+    spec_from_dicts,
+    spec_to_dicts,
+)
+from deepfm_keras.spec.tasks import Task, compile_kwargs
 from deepfm_keras.training.callbacks import ContributionLogger, FieldImportanceLogger
 from deepfm_keras.training.distribute import get_strategy, global_batch_size
 from deepfm_keras.training.hparams import HParamsLogger, log_hparams

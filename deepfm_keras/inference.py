@@ -100,7 +100,7 @@ def batch_predict(
     >>> model = build_deepfm([CategoricalFeature("u", 10)], embedding_dim=4, hidden_units=(8,))
     >>> batch_predict(model, {"u": np.arange(10)}, batch_size=4).shape
     (10, 1)
-    >>> from deepfm_keras.tasks import Task
+    >>> from deepfm_keras.spec.tasks import Task
     >>> heads = build_deepfm([CategoricalFeature("u", 10)], embedding_dim=4, hidden_units=(8,),
     ...                      tasks=[Task("click"), Task("buy")])
     >>> {name: p.shape for name, p in sorted(batch_predict(heads, {"u": np.arange(10)}).items())}

@@ -58,8 +58,8 @@ import numpy as np
 import pandas as pd
 
 from deepfm_keras.encoding import FeatureEncoder
-from deepfm_keras.features import MultiCategoricalFeature, NumericSequenceFeature, input_names, normalize_spec
 from deepfm_keras.io import atomic_directory
+from deepfm_keras.spec.features import MultiCategoricalFeature, NumericSequenceFeature, input_names, normalize_spec
 
 OUTPUT_NAME = "prediction"
 ENCODER_ASSET = os.path.join("assets.extra", "encoder.json")

@@ -46,7 +46,7 @@ import numpy as np
 
 # The in-graph checks of every training batch live in checks/graph.py; imported here as before.
 from deepfm_keras.checks.graph import assert_batch, assert_sample_weights  # noqa: F401
-from deepfm_keras.features import (
+from deepfm_keras.spec.features import (
     NUMERIC_LIMIT,
     CategoricalFeature,
     MultiCategoricalFeature,

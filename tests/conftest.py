@@ -9,7 +9,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # The tests compare numbers with float32 NumPy references, on whatever CPU runs them: pin build_deepfm's
 # default dtype policy (mixed_bfloat16 on CPUs with bfloat16 instructions). Subprocesses inherit it.
-# tests/training/test_precision.py tests the automatic choice and a bfloat16 model explicitly.
+# tests/model/test_precision.py tests the automatic choice and a bfloat16 model explicitly.
 os.environ.setdefault("DEEPFM_KERAS_DTYPE_POLICY", "float32")
 
 # Scripts that tests run in subprocesses, not test modules (doctest collection would import them).

@@ -77,5 +77,7 @@ def run_layer_test(
     inputs = [keras.Input(shape=shape, dtype=dtype) for shape, dtype in specs]
     model = keras.Model(inputs, layer(inputs if several else inputs[0]))
     loaded = save_and_load(model, tmp_path, name=f"{layer_cls.__name__}.keras")
-    np.testing.assert_allclose(loaded.predict(arrays if several else arrays[0], verbose=0), output, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(
+        loaded.predict(arrays if several else arrays[0], verbose=0), output, rtol=rtol, atol=rtol
+    )
     return output

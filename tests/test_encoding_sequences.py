@@ -23,14 +23,14 @@ from deepfm_keras.encoding import (
     SplitNumbers,
     column_from_dict,
 )
-from deepfm_keras.features import (
+from deepfm_keras.serving import request_dtypes, request_to_frame
+from deepfm_keras.spec.features import (
     CategoricalFeature,
     MultiCategoricalFeature,
     NumericFeature,
     NumericSequenceFeature,
     input_names,
 )
-from deepfm_keras.serving import request_dtypes, request_to_frame
 
 
 def split(cell, separator="|"):

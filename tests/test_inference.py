@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from deepfm_keras import CategoricalFeature, MultiCategoricalFeature, NumericFeature, batch_predict, build_deepfm
-from deepfm_keras.tasks import Task
+from deepfm_keras.spec.tasks import Task
 from tests.helpers import save_and_load
 
 SPEC = [

@@ -14,7 +14,7 @@ from deepfm_keras import (
     make_dataset,
     part_models,
 )
-from deepfm_keras.features import NUMERIC_LIMIT
+from deepfm_keras.spec.features import NUMERIC_LIMIT
 from deepfm_keras.validation import check_inputs, check_labels, model_fields, model_task
 
 SPEC = [

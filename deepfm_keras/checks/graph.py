@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 import tensorflow as tf
 
-from deepfm_keras.features import NUMERIC_LIMIT
+from deepfm_keras.spec.features import NUMERIC_LIMIT
 
 if TYPE_CHECKING:
     from deepfm_keras.validation import Field

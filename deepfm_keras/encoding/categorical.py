@@ -32,7 +32,7 @@ from deepfm_keras.encoding.ids import PAD_ID
 from deepfm_keras.encoding.layers import SplitTokens
 from deepfm_keras.encoding.number_lists import SplitNumbers, parse_column, raw_cells, split_weights
 from deepfm_keras.encoding.vocabulary import IdColumn, KeyCounts, check_id_options
-from deepfm_keras.features import NUMERIC_LIMIT, CategoricalFeature, MultiCategoricalFeature, NumericFeature
+from deepfm_keras.spec.features import NUMERIC_LIMIT, CategoricalFeature, MultiCategoricalFeature, NumericFeature
 
 
 @dataclasses.dataclass(frozen=True)

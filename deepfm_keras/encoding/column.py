@@ -6,7 +6,7 @@ with errors naming the column. It learns its fitted state from the rows
 (`learn`), holds it as a frozen `ColumnState` dataclass, builds the Keras
 layers that apply it (`build_layers`), encodes tensors (`encode`, for
 `tf.data` and serving) and tables (`transform`, for pandas), and says which
-`deepfm_keras.features` Features it gives the model (`features`).
+`deepfm_keras.spec.features` Features it gives the model (`features`).
 `FeatureEncoder` only loops over its columns and calls these methods; the
 registry (`deepfm_keras.encoding.kinds`) is the one list of the kinds.
 
@@ -28,7 +28,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
-from deepfm_keras.features import COMBINERS, NumericFeature
+from deepfm_keras.spec.features import COMBINERS, NumericFeature
 
 GROUPS = ("numeric", "categorical", "multi_categorical", "numeric_sequence")
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import keras
 
 from deepfm_keras.encoding.ids import FIRST_ID, OOV_ID, PAD_ID
-from deepfm_keras.features import NUMERIC_LIMIT
+from deepfm_keras.spec.features import NUMERIC_LIMIT
 
 __all__ = [
     "FIRST_ID",
@@ -242,7 +242,7 @@ class NumericTransform(EncodingLayer):
     `log(1 + x)` of counts, defined for negative values too); then
     `(x - mean) / std`. NaN (missing) becomes 0.0, the mean when
     standardised. A value that is infinite, or beyond
-    `deepfm_keras.features.NUMERIC_LIMIT` (1e15, what a model input may hold),
+    `deepfm_keras.spec.features.NUMERIC_LIMIT` (1e15, what a model input may hold),
     after these steps fails with an error naming the layer (the feature).
 
     Args:

@@ -21,13 +21,6 @@ from collections.abc import Mapping, Sequence
 
 import keras
 
-from deepfm_keras.features import (  # noqa: F401 (the feature classes are named in the doctests)
-    CategoricalFeature,
-    MultiCategoricalFeature,
-    NumericFeature,
-    input_names,
-    normalize_spec,
-)
 from deepfm_keras.layers import MLP, FirstOrderFM, PartCombine, SecondOrderFM
 from deepfm_keras.model.deepfm import DeepFMModel
 from deepfm_keras.model.embeddings import (  # noqa: F401 (build_inputs, build_field_embeddings: doctests)
@@ -46,7 +39,15 @@ from deepfm_keras.model.parts import (
     head_suffix,
     part_layer_name,
 )
-from deepfm_keras.tasks import Task, normalize_tasks, task_kind
+from deepfm_keras.model.precision import default_dtype_policy
+from deepfm_keras.spec.features import (  # noqa: F401 (the feature classes are named in the doctests)
+    CategoricalFeature,
+    MultiCategoricalFeature,
+    NumericFeature,
+    input_names,
+    normalize_spec,
+)
+from deepfm_keras.spec.tasks import Task, normalize_tasks, task_kind
 
 
 def build_first_order(
@@ -275,13 +276,13 @@ def build_deepfm(
             one output per class, the 2nd-order FM one score that each
             class weighs with its own `combine` weight).
         num_classes: classes of `task="multiclass"`.
-        tasks: several heads instead of `task` (`deepfm_keras.tasks.Task`,
+        tasks: several heads instead of `task` (`deepfm_keras.spec.tasks.Task`,
             e.g. click and conversion): they share the inputs, the field
             embeddings and the 2nd-order FM; each has its own first-order
             part `fm_1d_<name>`, deep part `deep_<name>`, combine layer
             `combine_<name>` (its contribution weights) and output `<name>`.
             The model then returns a dict `{name: (batch, units)}`; compile
-            it with `**deepfm_keras.tasks.compile_kwargs(tasks)`.
+            it with `**deepfm_keras.spec.tasks.compile_kwargs(tasks)`.
         parts: the parts to combine, in order, of `"fm_1d"`, `"fm_2d"`,
             `"deep"`: all three is DeepFM, `("deep",)` its deep-only and
             `("fm_1d", "fm_2d")` its FM-only ablation (same inputs and
@@ -296,7 +297,7 @@ def build_deepfm(
             for the measurement behind it).
         dtype_policy: the layers' Keras dtype policy. `"auto"`: a global
             policy set with `keras.config.set_dtype_policy` if it is not
-            `float32`, else `deepfm_keras.training.precision.default_dtype_policy(task=task)`
+            `float32`, else `deepfm_keras.model.precision.default_dtype_policy(task=task)`
             (for `task="binary"`: `mixed_bfloat16` on a CPU with bfloat16
             instructions and no GPU, `float32` elsewhere; `float32` for
             regression, where bfloat16 cost holdout RMSE). Variables stay float32 and the output
@@ -338,9 +339,6 @@ def build_deepfm(
 
     global_policy = keras.config.dtype_policy()
     if dtype_policy == "auto":
-        # Imported here: deepfm_keras.training imports the model (callbacks, field importance) when it loads.
-        from deepfm_keras.training.precision import default_dtype_policy
-
         dtype_policy = global_policy.name if global_policy.name != "float32" else default_dtype_policy(task=task)
     # Layers take the global policy when they are created: set it for the build, then put the caller's back.
     keras.config.set_dtype_policy(dtype_policy or global_policy)

@@ -22,20 +22,20 @@ from typing import Any
 
 import keras
 
-from deepfm_keras.features import (
-    CategoricalFeature,
-    MultiCategoricalFeature,
-    NumericFeature,
-    NumericSequenceFeature,
-    field_groups,
-    normalize_spec,
-)
 from deepfm_keras.layers import (
     CategoricalEmbedding,
     FitWidth,
     MaskedMeanPooling,
     NumericEmbedding,
     NumericSequencePooling,
+)
+from deepfm_keras.spec.features import (
+    CategoricalFeature,
+    MultiCategoricalFeature,
+    NumericFeature,
+    NumericSequenceFeature,
+    field_groups,
+    normalize_spec,
 )
 
 
@@ -56,7 +56,7 @@ def build_inputs(feature_spec) -> dict[str, keras.KerasTensor]:
     an id >= 2^31 never wraps onto another row; int32 ids are accepted too.
 
     Args:
-        feature_spec: list of features (see `deepfm_keras.features`).
+        feature_spec: list of features (see `deepfm_keras.spec.features`).
 
     Returns:
         Dict from feature name to its symbolic input, in spec order.
@@ -117,7 +117,7 @@ def _field_groups(
 ) -> list:
     """Per-group field vectors: `[(kind, embedding_dim, (batch, fields_in_group, dim_of(embedding_dim)))]`.
 
-    Groups follow `deepfm_keras.features.field_groups` (numeric fields first,
+    Groups follow `deepfm_keras.spec.features.field_groups` (numeric fields first,
     then categorical ones, each grouped by their own `embedding_dim`).
     """
     missing = [name for f in spec for name in (f.name, getattr(f, "weight_name", None)) if name and name not in inputs]
@@ -256,7 +256,7 @@ def build_field_embeddings(
     over non-padding ids with their combiner (weighted if they have a
     `weight_name`); numeric sequences are pooled to one number first. Fields
     are ordered numeric first, then categorical, each in spec order
-    (`deepfm_keras.features.field_order`). Fields with their own
+    (`deepfm_keras.spec.features.field_order`). Fields with their own
     `embedding_dim` appear here in the FM's size `k` (see
     `build_embedding_views`, which also gives the deep part their whole
     vectors).
@@ -290,4 +290,3 @@ def build_field_embeddings(
         regularize=regularize,
         name=name,
     )[0]
-

@@ -155,6 +155,8 @@ def part_models(
             names.append("embeddings")
     spec = getattr(model, "feature_spec", None)
     return {
-        n: DeepFMModel(model.input, model.get_layer(n).output, name=f"{model.name}_{n}", feature_spec=spec, tasks=(), parts=())
+        n: DeepFMModel(
+            model.input, model.get_layer(n).output, name=f"{model.name}_{n}", feature_spec=spec, tasks=(), parts=()
+        )
         for n in names
     }

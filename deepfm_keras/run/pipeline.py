@@ -53,7 +53,7 @@ __all__ = ["ConfigError", "DataError", "run"]
 def build_and_compile(spec, config: RunConfig):
     """`build_deepfm` with `[model]`'s settings, compiled with `[training]`'s optimizer and the task's loss and metric."""
     from deepfm_keras.model import build_deepfm
-    from deepfm_keras.tasks import make_metric
+    from deepfm_keras.spec.tasks import make_metric
 
     m, t = config.model, config.training
     model = build_deepfm(
@@ -131,7 +131,7 @@ def run(
     from deepfm_keras.io import save_model
     from deepfm_keras.metrics import holdout_metrics
     from deepfm_keras.run.sources import prepare
-    from deepfm_keras.tasks import task_kind
+    from deepfm_keras.spec.tasks import task_kind
     from deepfm_keras.training import fit
     from deepfm_keras.training.callbacks import ContributionLogger
     from deepfm_keras.training.distribute import get_strategy, is_chief
@@ -244,8 +244,8 @@ def make_optimizer(name: str, learning_rate: float):
 
 
 def task_objective(task: str):
-    """`(loss, metric, monitor, mode)` of a task, from the task table (`deepfm_keras.tasks.TASK_KINDS`)."""
-    from deepfm_keras.tasks import make_metric, task_kind
+    """`(loss, metric, monitor, mode)` of a task, from the task table (`deepfm_keras.spec.tasks.TASK_KINDS`)."""
+    from deepfm_keras.spec.tasks import make_metric, task_kind
 
     kind = task_kind(task)
     return kind.loss, make_metric(task), kind.monitor, kind.mode

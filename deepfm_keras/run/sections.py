@@ -10,7 +10,7 @@ from typing import Any
 
 from deepfm_keras import optimizer_names
 from deepfm_keras.run import values as v
-from deepfm_keras.tasks import TASK_KINDS
+from deepfm_keras.spec.tasks import TASK_KINDS
 
 FORMATS = ("csv", "parquet", "criteo", "movielens")
 TASKS = tuple(TASK_KINDS)

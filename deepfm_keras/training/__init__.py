@@ -6,13 +6,12 @@
 - `checkpoints.py`: `AtomicModelCheckpoint`, `AtomicBackupAndRestore`;
 - `hparams.py`: `HParamsLogger`, `log_hparams`;
 - `importance.py`: `field_importance`, `FieldImportance`, `heatmap_image`;
-- `precision.py`: `default_dtype_policy`, the dtype policy `build_deepfm(dtype_policy="auto")` takes.
 
 `deepfm_keras.training.fit` is the function; its module is imported as
 `from deepfm_keras.training.fit import ...`.
 """
 
-from deepfm_keras.training import callbacks, checkpoints, distribute, hparams, importance, precision
+from deepfm_keras.training import callbacks, checkpoints, distribute, hparams, importance
 from deepfm_keras.training.fit import fit, make_callbacks, set_seed
 
 __all__ = [
@@ -23,6 +22,5 @@ __all__ = [
     "hparams",
     "importance",
     "make_callbacks",
-    "precision",
     "set_seed",
 ]

@@ -28,7 +28,7 @@ from deepfm_keras.encoding import (
 )
 from deepfm_keras.encoding import raw as raw_values
 from deepfm_keras.encoding.column import GROUPS, read_number, state_fields
-from deepfm_keras.features import NumericFeature
+from deepfm_keras.spec.features import NumericFeature
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,9 +21,9 @@ from deepfm_keras import (
     part_models,
     part_names,
 )
-from deepfm_keras.features import NumericSequenceFeature, field_groups
 from deepfm_keras.layers import CategoricalEmbedding
 from deepfm_keras.model import build_embedding_views, build_inputs
+from deepfm_keras.spec.features import NumericSequenceFeature, field_groups
 from tests.helpers import save_and_load
 
 SPEC = [

@@ -128,7 +128,9 @@ def test_parquet_to_trained_run_to_scored_csv(shared_data, tmp_path):
 
 
 def test_init_guesses_a_binary_task_with_its_positive_value_for_a_two_valued_string_label():
-    frame = pd.DataFrame({"age": [25, 38, 52, 41, 33, 60], "class": ["<=50K", ">50K", "<=50K", "<=50K", ">50K", "<=50K"]})
+    frame = pd.DataFrame(
+        {"age": [25, 38, 52, 41, 33, 60], "class": ["<=50K", ">50K", "<=50K", "<=50K", ">50K", "<=50K"]}
+    )
     text = guess_config(frame, "class")
     assert 'task = "binary"' in text and 'positive = ">50K"' in text  # the rarer value is 1
     three = guess_config(frame.assign(c=["a", "b", "c", "a", "b", "c"]), "c")

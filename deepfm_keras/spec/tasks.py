@@ -134,7 +134,7 @@ class Task:
     @property
     def units(self) -> int:
         """Output width: `num_classes` for a multi-class head, else 1."""
-        return self.num_classes if self.task == "multiclass" else 1
+        return self.num_classes if self.task == "multiclass" and self.num_classes is not None else 1
 
     @property
     def kind(self) -> TaskKind:

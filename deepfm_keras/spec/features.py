@@ -57,8 +57,6 @@ def _check_int(feature: str, arg: str, value: Any, minimum: int) -> None:
         raise ValueError(f"Feature '{feature}': `{arg}` should be an integer >= {minimum}. Received: {arg}={value!r}")
 
 
-
-
 def _check_options(feature, *, combiner=None, names=()) -> None:
     """Checks the optional arguments every kind shares: `embedding_dim`, `combiner`, and extra input/table names."""
     if feature.embedding_dim is not None:
@@ -417,7 +415,7 @@ def normalize_spec(spec: Any) -> list[Feature]:
     for entry in spec:
         if isinstance(entry, Mapping):
             entry = feature_from_dict(entry)
-        if not isinstance(entry, tuple(FEATURE_TYPES.values())):
+        if not isinstance(entry, (NumericFeature, CategoricalFeature, MultiCategoricalFeature, NumericSequenceFeature)):
             raise ValueError(
                 "Every entry of `feature_spec` should be a NumericFeature, CategoricalFeature, "
                 f"MultiCategoricalFeature or NumericSequenceFeature. Received: {entry!r}"
@@ -490,6 +488,6 @@ def input_names(spec: Iterable[Feature]) -> list[str]:
     names = []
     for feature in normalize_spec(list(spec)):
         names.append(feature.name)
-        if getattr(feature, "weight_name", None):
+        if isinstance(feature, MultiCategoricalFeature) and feature.weight_name:
             names.append(feature.weight_name)
     return names

@@ -21,7 +21,7 @@ from deepfm_keras import (
 )
 from deepfm_keras.model import head_names, part_names
 from deepfm_keras.serving import predictions
-from deepfm_keras.tasks import Task, compile_kwargs
+from deepfm_keras.spec.tasks import Task, compile_kwargs
 from tests.helpers import save_and_load
 
 SPEC = [

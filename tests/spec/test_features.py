@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from deepfm_keras.features import (
+from deepfm_keras.spec.features import (
     CategoricalFeature,
     MultiCategoricalFeature,
     NumericFeature,
