@@ -48,11 +48,9 @@ def set_seed(seed: int, *, deterministic: bool = True) -> None:
             only have a non-deterministic kernel raise instead of running
             (mostly GPU scatter/segment ops), GPU gradients of embedding
             lookups may switch to slower deterministic kernels, and `tf.data`
-            keeps element order in parallel stages. On CPU nothing measurable:
-            training the test model (16k rows, 3 epochs, dropout, shuffling)
-            took 0.80 s of CPU time with it and 0.79 s without (3 runs each,
-            +-15% noise on a shared 2-core machine), and on CPU the weights
-            were bit-identical with and without it. GPU cost was not measured.
+            keeps element order in parallel stages. On a CPU its cost was not
+            measurable (benchmarks/README.md, "Figures behind the package's
+            defaults"); on a GPU it was not measured.
 
     Raises:
         ValueError: if `seed` is not a non-negative integer.
