@@ -4,7 +4,9 @@ They were written by commit 10c762a (the last `main` before `DeepFMModel` kept
 its feature spec, tasks and parts in its config), with Keras 3.15 and float32:
 
     git worktree add /tmp/old 10c762a
-    PYTHONPATH=/tmp/old DEEPFM_KERAS_DTYPE_POLICY=float32 python tests/data/pre_spec_files/make.py tests/data/pre_spec_files
+    PYTHONPATH=/tmp/old:. DEEPFM_KERAS_DTYPE_POLICY=float32 python tests/data/pre_spec_files/make.py tests/data/pre_spec_files
+
+(`tests.builders` gives the spec, `EVERY_KIND`, and the inputs, from the repository root.)
 
 Each model is saved with the inputs it was scored on and its predictions; the
 encoder with the raw rows it transformed and what it gave.
@@ -18,37 +20,13 @@ import numpy as np
 import pandas as pd
 
 import deepfm_keras as dk
-
-
-def inputs(spec, rows, rng):
-    x = {}
-    for f in spec:
-        if isinstance(f, dk.NumericFeature):
-            x[f.name] = rng.normal(size=(rows, 1)).astype("float32")
-        elif isinstance(f, dk.CategoricalFeature):
-            x[f.name] = rng.integers(0, f.vocabulary_size, size=(rows, 1))
-        elif isinstance(f, dk.NumericSequenceFeature):
-            values = rng.normal(size=(rows, f.max_len)).astype("float32")
-            values[:, -1] = np.nan  # padding
-            x[f.name] = values
-        else:
-            x[f.name] = rng.integers(0, f.vocabulary_size, size=(rows, f.max_len))
-            if f.weight_name:
-                x[f.weight_name] = rng.uniform(size=(rows, f.max_len)).astype("float32")
-    return x
+from tests.builders import EVERY_KIND, random_inputs
 
 
 def main(out: Path) -> None:
     keras.utils.set_random_seed(7)
     rng = np.random.default_rng(7)
-    spec = [
-        dk.NumericFeature("price"),
-        dk.CategoricalFeature("user", 20),
-        dk.CategoricalFeature("item", 30, embedding_dim=6),
-        dk.MultiCategoricalFeature("tags", 12, max_len=4, weight_name="tag_weights"),
-        dk.MultiCategoricalFeature("history", 30, max_len=3, embedding_name="item", combiner="sum", embedding_dim=6),
-        dk.NumericSequenceFeature("recent_prices", max_len=3),
-    ]
+    spec = list(EVERY_KIND)
     models = {
         "binary": dk.build_deepfm(spec, embedding_dim=4, hidden_units=(8,)),
         "regression_deep_only": dk.build_deepfm(spec, embedding_dim=4, hidden_units=(8,), task="regression",
@@ -56,7 +34,7 @@ def main(out: Path) -> None:
         "multitask": dk.build_deepfm(spec, embedding_dim=4, hidden_units=(8,),
                                      tasks=[dk.Task("click"), dk.Task("genre", "multiclass", num_classes=3)]),
     }  # fmt: skip
-    x = inputs(spec, 16, rng)
+    x = random_inputs(spec, 16, rng)
     for name, model in models.items():
         for w in model.weights:  # weights away from their initial values, so that a reload with fresh ones shows
             w.assign(rng.normal(scale=0.3, size=w.shape).astype("float32"))
