@@ -15,7 +15,7 @@ uncompiled graph that calls the compiled step, which then waits for them
 Example:
 
 >>> import tensorflow as tf
->>> from deepfm_keras.validation import Field
+>>> from deepfm_keras.checks.fields import Field
 >>> fields = {"u": Field("u", True, 1, 10)}
 >>> x, y = assert_batch(fields, {"u": tf.constant([[3], [9]])}, tf.constant([0.0, 1.0]), task="binary")
 >>> x["u"].numpy().ravel().tolist()
@@ -37,7 +37,7 @@ import tensorflow as tf
 from deepfm_keras.spec.features import NUMERIC_LIMIT
 
 if TYPE_CHECKING:
-    from deepfm_keras.validation import Field
+    from deepfm_keras.checks.fields import Field
 
 try:  # TensorFlow's own test for "this graph is compiled by XLA" (MirroredStrategy uses it too).
     from tensorflow.python.ops.control_flow_util import GraphOrParentsInXlaContext as _in_xla

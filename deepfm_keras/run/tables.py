@@ -152,7 +152,7 @@ def _is_positive(column: pd.Series, positive, name: str, what: str) -> np.ndarra
 
 def _class_ids(column: pd.Series, config: RunConfig, what: str) -> np.ndarray:
     """A multi-class label column as int64 class ids: positions in `data.classes`, or ids `0 .. num_classes - 1`."""
-    from deepfm_keras.validation import _show  # a value as the messages of validation show it: 3, not np.int64(3)
+    from deepfm_keras.checks.arrays import _show  # a value as the messages of the checks show it: 3, not np.int64(3)
 
     name, classes, k = config.data.label, config.data.classes, config.model.num_classes
     if classes:
