@@ -36,15 +36,13 @@ from deepfm_keras.model import (
     precision,
 )
 from deepfm_keras.serving import export_serving_model, load_model, predictions, request_to_frame, serving_request
+from deepfm_keras.spec.feature_spec import field_order, spec_from_dicts, spec_to_dicts
 from deepfm_keras.spec.features import (
     CategoricalFeature,
     MultiCategoricalFeature,
     NumericFeature,
     NumericSequenceFeature,
     feature_from_dict,
-    field_order,
-    spec_from_dicts,
-    spec_to_dicts,
 )
 from deepfm_keras.spec.tasks import Task, compile_kwargs
 from deepfm_keras.training.callbacks import ContributionLogger, FieldImportanceLogger

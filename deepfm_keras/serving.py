@@ -59,7 +59,8 @@ import pandas as pd
 
 from deepfm_keras.encoding import FeatureEncoder
 from deepfm_keras.io import atomic_directory
-from deepfm_keras.spec.features import MultiCategoricalFeature, NumericSequenceFeature, input_names, normalize_spec
+from deepfm_keras.spec.feature_spec import input_names, normalize_spec
+from deepfm_keras.spec.features import MultiCategoricalFeature, NumericSequenceFeature
 
 OUTPUT_NAME = "prediction"
 ENCODER_ASSET = os.path.join("assets.extra", "encoder.json")

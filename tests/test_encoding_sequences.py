@@ -24,12 +24,12 @@ from deepfm_keras.encoding import (
     column_from_dict,
 )
 from deepfm_keras.serving import request_dtypes, request_to_frame
+from deepfm_keras.spec.feature_spec import input_names
 from deepfm_keras.spec.features import (
     CategoricalFeature,
     MultiCategoricalFeature,
     NumericFeature,
     NumericSequenceFeature,
-    input_names,
 )
 
 

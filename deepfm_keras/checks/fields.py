@@ -7,12 +7,8 @@ from collections.abc import Mapping
 
 import keras
 
-from deepfm_keras.spec.features import (
-    CategoricalFeature,
-    MultiCategoricalFeature,
-    NumericSequenceFeature,
-    normalize_spec,
-)
+from deepfm_keras.spec.feature_spec import normalize_spec
+from deepfm_keras.spec.features import CategoricalFeature, MultiCategoricalFeature, NumericSequenceFeature
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,7 +27,8 @@ from deepfm_keras.encoding.column import GROUPS, Column, ColumnState, check_tabl
 from deepfm_keras.encoding.kinds import COLUMN_KINDS
 from deepfm_keras.encoding.layers import Bucketize, HashedLookup, NumericTransform
 from deepfm_keras.encoding.numeric import NumericColumn, NumericSequenceColumn
-from deepfm_keras.spec.features import NumericFeature, normalize_spec
+from deepfm_keras.spec.feature_spec import normalize_spec
+from deepfm_keras.spec.features import NumericFeature
 
 
 def from_arguments(numeric, categorical, multi_categorical, numeric_sequence, *, min_count, max_len) -> list:

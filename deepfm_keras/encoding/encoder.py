@@ -30,7 +30,7 @@ from deepfm_keras.encoding import column_set, file_format, raw
 from deepfm_keras.encoding.categorical import CategoricalColumn, MultiCategoricalColumn
 from deepfm_keras.encoding.column import GROUPS, Column, ColumnState
 from deepfm_keras.encoding.numeric import BucketizedColumn, NumericColumn, NumericSequenceColumn
-from deepfm_keras.spec.features import input_names, normalize_spec
+from deepfm_keras.spec.feature_spec import input_names, normalize_spec
 
 
 class FeatureEncoder:

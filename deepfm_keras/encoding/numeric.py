@@ -39,12 +39,7 @@ from deepfm_keras.encoding.column import (
 from deepfm_keras.encoding.ids import FIRST_ID
 from deepfm_keras.encoding.layers import Bucketize, NumericTransform
 from deepfm_keras.encoding.number_lists import SplitNumbers, parse_column, raw_cells
-from deepfm_keras.spec.features import (
-    NUMERIC_LIMIT,
-    CategoricalFeature,
-    NumericFeature,
-    NumericSequenceFeature,
-)
+from deepfm_keras.spec.features import NUMERIC_LIMIT, CategoricalFeature, NumericFeature, NumericSequenceFeature
 
 MISSING_SUFFIX = "_missing"
 

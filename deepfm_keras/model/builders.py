@@ -40,12 +40,11 @@ from deepfm_keras.model.parts import (
     part_layer_name,
 )
 from deepfm_keras.model.precision import default_dtype_policy
+from deepfm_keras.spec.feature_spec import input_names, normalize_spec
 from deepfm_keras.spec.features import (  # noqa: F401 (the feature classes are named in the doctests)
     CategoricalFeature,
     MultiCategoricalFeature,
     NumericFeature,
-    input_names,
-    normalize_spec,
 )
 from deepfm_keras.spec.tasks import Task, normalize_tasks, task_kind
 

@@ -13,7 +13,8 @@ from deepfm_keras import optimizers, validation
 from deepfm_keras.model import legacy
 from deepfm_keras.model.progbar import add_step_progbar
 from deepfm_keras.model.steps import CheckedSteps
-from deepfm_keras.spec.features import feature_from_dict, normalize_spec, spec_to_dicts
+from deepfm_keras.spec.feature_spec import normalize_spec, spec_to_dicts
+from deepfm_keras.spec.features import feature_from_dict
 from deepfm_keras.spec.tasks import Task
 
 # A stock Keras optimizer updates every row of every table (and of its slots) at every step: warn past this size.

@@ -29,13 +29,12 @@ from deepfm_keras.layers import (
     NumericEmbedding,
     NumericSequencePooling,
 )
+from deepfm_keras.spec.feature_spec import field_groups, normalize_spec
 from deepfm_keras.spec.features import (
     CategoricalFeature,
     MultiCategoricalFeature,
     NumericFeature,
     NumericSequenceFeature,
-    field_groups,
-    normalize_spec,
 )
 
 
@@ -117,7 +116,7 @@ def _field_groups(
 ) -> list:
     """Per-group field vectors: `[(kind, embedding_dim, (batch, fields_in_group, dim_of(embedding_dim)))]`.
 
-    Groups follow `deepfm_keras.spec.features.field_groups` (numeric fields first,
+    Groups follow `deepfm_keras.spec.feature_spec.field_groups` (numeric fields first,
     then categorical ones, each grouped by their own `embedding_dim`).
     """
     missing = [name for f in spec for name in (f.name, getattr(f, "weight_name", None)) if name and name not in inputs]
@@ -256,7 +255,7 @@ def build_field_embeddings(
     over non-padding ids with their combiner (weighted if they have a
     `weight_name`); numeric sequences are pooled to one number first. Fields
     are ordered numeric first, then categorical, each in spec order
-    (`deepfm_keras.spec.features.field_order`). Fields with their own
+    (`deepfm_keras.spec.feature_spec.field_order`). Fields with their own
     `embedding_dim` appear here in the FM's size `k` (see
     `build_embedding_views`, which also gives the deep part their whole
     vectors).

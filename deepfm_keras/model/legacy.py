@@ -112,7 +112,7 @@ def field_order_from_layers(model: keras.Model, prefix: str) -> list[str]:
     """The field order of the `<prefix>_numeric[_d<k>]` / `<prefix>_categorical[_d<k>]` layers `model.build_*` creates.
 
     Groups come in the model's layer order (numeric groups, then categorical
-    ones), as `deepfm_keras.spec.features.field_groups` orders them.
+    ones), as `deepfm_keras.spec.feature_spec.field_groups` orders them.
     """
     pattern = re.compile(rf"^{re.escape(prefix)}_(numeric|categorical)(_d\d+)?$")
     kinds = {layer: match.group(1) for layer in model.layers if (match := pattern.match(layer.name))}

@@ -21,7 +21,7 @@ import numpy as np
 from deepfm_keras.model import DeepFMModel, part_names
 from deepfm_keras.model.legacy import field_order_from_layers
 from deepfm_keras.model.parts import combine_layer_name, head_suffix, part_layer_name
-from deepfm_keras.spec.features import field_groups
+from deepfm_keras.spec.feature_spec import field_groups
 from deepfm_keras.validation import check_inputs
 
 

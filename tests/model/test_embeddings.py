@@ -23,7 +23,8 @@ from deepfm_keras import (
 )
 from deepfm_keras.layers import CategoricalEmbedding
 from deepfm_keras.model import build_embedding_views, build_inputs
-from deepfm_keras.spec.features import NumericSequenceFeature, field_groups
+from deepfm_keras.spec.feature_spec import field_groups
+from deepfm_keras.spec.features import NumericSequenceFeature
 from tests.helpers import save_and_load
 
 SPEC = [

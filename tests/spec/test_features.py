@@ -2,16 +2,8 @@ import json
 
 import pytest
 
-from deepfm_keras.spec.features import (
-    CategoricalFeature,
-    MultiCategoricalFeature,
-    NumericFeature,
-    feature_from_dict,
-    field_order,
-    normalize_spec,
-    spec_from_dicts,
-    spec_to_dicts,
-)
+from deepfm_keras.spec.feature_spec import field_order, normalize_spec, spec_from_dicts, spec_to_dicts
+from deepfm_keras.spec.features import CategoricalFeature, MultiCategoricalFeature, NumericFeature, feature_from_dict
 
 SPEC = [
     NumericFeature("age"),
