@@ -174,19 +174,17 @@ def run(
         "task": task,
         "holdout": holdout,
         **({"auc": holdout["auc"], "logloss": holdout["logloss"]} if config.data.format == "criteo" else {}),
-        "test_positive_rate": float(np.mean(y_test)) if task == "binary" else None,
+        **({"test_positive_rate": float(np.mean(y_test))} if task == "binary" else {}),
         "validation": validation,
         **logger.contributions(),
         "epochs_run": epochs_run,
         "best_epoch": best + 1,
-        "train_examples_per_sec": (
-            prepared.train_rows * epochs_run / train_seconds if prepared.train_rows and train_seconds else None
-        ),  # fmt: skip
+        "train_examples_per_sec": prepared.train_rows() * epochs_run / train_seconds if train_seconds else None,
         "train_seconds": train_seconds,
         "replicas": strategy.num_replicas_in_sync,
         "settings": config.to_dict(),
     }
-    metrics.update({k: v for k, v in prepared.report(train_seconds, epochs_run).items() if v is not None})
+    metrics.update(prepared.report())
     if is_chief(strategy):  # under multi-worker training only the chief writes the shared outputs
         save_model(model, out / "model.keras")
         prepared.encoder.save(out / "encoder.json")

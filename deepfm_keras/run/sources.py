@@ -65,10 +65,10 @@ class Prepared:
         validation: the validation batches (None: no validation).
         contribution_data: encoded validation inputs for the contribution logs.
         callbacks: the source's own training callbacks (e.g. line counters).
-        train_rows: training rows per epoch (None: counted by a callback).
+        train_rows: `() -> int`, the training rows of one epoch (after training: a stream counts them then).
         holdout: `model -> (labels, scores, groups)` of the holdout rows.
         serving_rows: `() -> (raw request, encoded inputs)` of up to 256 holdout rows.
-        report: `(train_seconds, epochs) -> dict` of the source's own metrics.
+        report: `() -> dict` of the source's own metrics.
     """
 
     encoder: Any
@@ -77,7 +77,7 @@ class Prepared:
     validation: Any
     contribution_data: dict | None
     callbacks: list
-    train_rows: int | None
+    train_rows: Callable[[], int]
     holdout: Callable
     serving_rows: Callable
     report: Callable
@@ -184,7 +184,7 @@ def _table(config: RunConfig, frame: pd.DataFrame | None) -> Prepared:
         rows = test_df.iloc[:256]
         return serving_request(rows, encoder), encoder.transform(rows)
 
-    def report(train_seconds, epochs):
+    def report():
         return {
             **({"variant": config.data.movielens.variant} if config.data.format == "movielens" else {}),
             "rows": {"train": len(train_df), "validation": len(val_df), "holdout": len(test_df)},
@@ -199,7 +199,7 @@ def _table(config: RunConfig, frame: pd.DataFrame | None) -> Prepared:
         validation=make_dataset(x_val, y_val, batch_size=max(8192, t.batch_size), shuffle=False),
         contribution_data={k: v[:CONTRIBUTION_ROWS] for k, v in x_val.items()},
         callbacks=[],
-        train_rows=len(y_train),
+        train_rows=lambda: len(y_train),
         holdout=holdout,
         serving_rows=serving_rows,
         report=report,
@@ -302,17 +302,19 @@ def _criteo(config: RunConfig, verbose) -> Prepared:
         raw, _ = next(iter(criteo.CriteoReader(encoder=encoder).raw_dataset(list(data.test), batch_size=256)))
         return raw, encoder.encode(raw)
 
-    def report(train_seconds, epochs):
+    def usable_rows(counts) -> int:
+        return counts["rows_read"] - counts["malformed_rows"]
+
+    def report():
         lines = {"train": counters[0].counts, "test": test_counts}
         if validation is not None:
             lines["validation"] = counters[1].counts or {"rows_read": 0, "malformed_rows": 0}
-        usable = {part: n["rows_read"] - n["malformed_rows"] for part, n in lines.items()}
+        usable = {part: usable_rows(n) for part, n in lines.items()}
         return {
             "lines": lines,  # per part: lines read, and how many of them were malformed (skipped)
             "rows_read": sum(n["rows_read"] for n in lines.values()),
             "malformed_rows": sum(n["malformed_rows"] for n in lines.values()),
             "rows": {"train": usable["train"], "validation": usable.get("validation", 0), "holdout": usable["test"]},
-            "train_examples_per_sec": usable["train"] * epochs / train_seconds if train_seconds else None,
             "categorical_ids": f"vocabulary min_count={c.min_count}" if c.min_count else f"hash {c.num_buckets}",
         }
 
@@ -323,7 +325,7 @@ def _criteo(config: RunConfig, verbose) -> Prepared:
         validation=validation,
         contribution_data=contribution,
         callbacks=counters,
-        train_rows=None,
+        train_rows=lambda: usable_rows(counters[0].counts),
         holdout=holdout,
         serving_rows=serving_rows,
         report=report,

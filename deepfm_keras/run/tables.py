@@ -121,23 +121,24 @@ def labels_of(frame: pd.DataFrame, config: RunConfig, what: str) -> np.ndarray:
     return values.astype("float32")
 
 
+def _label_text(value) -> str:
+    """A label value as the text it is matched by: `4.0` -> `"4"`, `" >50K"` -> `">50K"`."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
 def _is_positive(column: pd.Series, positive, name: str, what: str) -> np.ndarray:
     """A binary label from a column of two values: 1 where it equals `data.positive` (matched as text), else 0."""
-
-    def text(value):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        return str(value).strip()
-
     missing = np.flatnonzero(column.isna().to_numpy())
     if missing.size:
         raise DataError(
             f"Label column {name!r} of the {what} rows has {missing.size} missing value(s); first at row "
             f"{int(missing[0])}."
         )
-    texts = column.map(text)
+    texts = column.map(_label_text)
     values = sorted(set(texts))
-    if text(positive) not in values and len(values) > 1:
+    if _label_text(positive) not in values and len(values) > 1:
         raise DataError(
             f"`data.positive` is {positive!r}, which label column {name!r} of the {what} rows never holds "
             f"(its values: {values[:10]})."
@@ -147,7 +148,7 @@ def _is_positive(column: pd.Series, positive, name: str, what: str) -> np.ndarra
             f"Label column {name!r} of the {what} rows holds {len(values)} values ({values[:10]}): a binary label "
             "with data.positive has two."
         )
-    return (texts == text(positive)).to_numpy().astype("float32")
+    return (texts == _label_text(positive)).to_numpy().astype("float32")
 
 
 def _class_ids(column: pd.Series, config: RunConfig, what: str) -> np.ndarray:
@@ -157,13 +158,8 @@ def _class_ids(column: pd.Series, config: RunConfig, what: str) -> np.ndarray:
     name, classes, k = config.data.label, config.data.classes, config.model.num_classes
     if classes:
         # Matched as text, so 4, 4.0 and "4" in a CSV are all the class 4 (but "4.5" is not).
-        def text(value):
-            if isinstance(value, float) and value.is_integer():
-                value = int(value)
-            return str(value).strip()
-
-        index = {text(c): i for i, c in enumerate(classes)}
-        ids = column.map(lambda v: index.get(text(v), -1) if not pd.isna(v) else -1).to_numpy("int64")
+        index = {_label_text(c): i for i, c in enumerate(classes)}
+        ids = column.map(lambda v: index.get(_label_text(v), -1) if not pd.isna(v) else -1).to_numpy("int64")
         bad = np.flatnonzero(ids < 0)
         if bad.size:
             raise DataError(
