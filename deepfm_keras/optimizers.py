@@ -61,6 +61,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from deepfm_keras import chunked
 from deepfm_keras.optimizer_names import NAMES, get, names  # noqa: F401 (the names of the classes below)
 
 ROW_SPARSE_ATTRIBUTE = "row_sparse"
@@ -152,6 +153,15 @@ class RowSparseOptimizer:
             tf.IndexedSlices(c, g.indices, g.dense_shape) if isinstance(g, tf.IndexedSlices) else c
             for g, c in zip(grads, clipped, strict=True)
         ]
+
+    def save_own_variables(self, store):
+        # The slots of a large table go into the weights file block by block (same datasets as Keras writes).
+        chunked.save_variables(self.variables, store, as_numpy=True)
+
+    def load_own_variables(self, store):
+        if len(store.keys()) != len(self.variables):
+            return super().load_own_variables(store)  # Keras' warning, and nothing loaded
+        chunked.load_variables(self.variables, store)
 
     def _slots(self, variable) -> list:
         raise NotImplementedError

@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from deepfm_keras import chunked
 from deepfm_keras.encoding import FeatureEncoder
 from deepfm_keras.io import atomic_directory
 from deepfm_keras.spec.feature_spec import input_names, normalize_spec
@@ -223,6 +224,9 @@ def export_serving_model(
     path = os.fspath(path)
     # Built in a hidden temporary folder and renamed into place: TensorFlow Serving, which watches the base
     # folder for new version folders, never sees a half-written one.
+    # The writer reads each variable whole once: in copy-on-read mode (tables that sparse updates touched)
+    # each read would be a copy of the table.
+    chunked.disable_copy_on_read(model.variables)
     with atomic_directory(path) as tmp:
         archive.write_out(tmp, verbose=False)
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
@@ -366,4 +370,8 @@ def load_model(path: str | os.PathLike, **kwargs):
     """
     import keras
 
+    from deepfm_keras.model import saving
+
+    if saving.is_local_keras_file(path) and set(kwargs) <= {"custom_objects", "compile", "safe_mode"}:
+        return saving.load_keras_file(path, **kwargs)  # the same model, its weights read in bounded memory
     return keras.saving.load_model(path, **kwargs)

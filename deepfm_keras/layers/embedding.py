@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from deepfm_keras import chunked
 from deepfm_keras.layers.arguments import positive_int, positive_int_list
 from deepfm_keras.optimizers import mark_row_sparse
 
@@ -213,7 +214,9 @@ class CategoricalEmbedding(keras.layers.Layer):
         if input_shape[-1] is not None and input_shape[-1] != columns:
             raise ValueError(f"CategoricalEmbedding expects {columns} id columns. Received: input_shape={input_shape}")
         # autocast=False: under mixed precision only the looked-up rows are cast, never the table.
-        self.embeddings = self.add_weight(
+        # A large table is filled in place, block by block (`deepfm_keras.chunked`): no table-sized temporaries.
+        self.embeddings = chunked.add_table(
+            self,
             name="embeddings",
             shape=(self.table_size, self.output_dim),
             initializer=self.embeddings_initializer,
@@ -249,6 +252,16 @@ class CategoricalEmbedding(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.output_dim,)
+
+    def save_own_variables(self, store):
+        # The table goes into the weights file block by block (same datasets as Keras writes).
+        chunked.save_variables(self._trainable_variables + self._non_trainable_variables, store)
+
+    def load_own_variables(self, store):
+        variables = self._trainable_variables + self._non_trainable_variables
+        if len(store.keys()) != len(variables):
+            return super().load_own_variables(store)  # Keras' own error for a file of another layer
+        chunked.load_variables(variables, store)
 
     def get_config(self):
         config = super().get_config()

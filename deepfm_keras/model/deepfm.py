@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 from collections.abc import Mapping
 
 import keras
 import numpy as np
+from keras.src.utils.io_utils import ask_to_proceed_with_overwrite
 
 from deepfm_keras import optimizers, validation
-from deepfm_keras.model import legacy
+from deepfm_keras.model import legacy, saving
 from deepfm_keras.model.progbar import add_step_progbar
 from deepfm_keras.model.steps import CheckedSteps
 from deepfm_keras.spec.feature_spec import normalize_spec, spec_to_dicts
@@ -170,6 +172,35 @@ class DeepFMModel(CheckedSteps, keras.Model):
         self.compile(**config)
         if self.built:
             self.optimizer.build(self.trainable_variables)
+
+    # ------------------------------------------------------------------ files in bounded memory
+
+    def save(self, filepath, overwrite=True, zipped=None, **kwargs):
+        """`keras.Model.save`; a local `.keras` file is written in bounded memory (`deepfm_keras.model.saving`).
+
+        Same file and same arguments as Keras; the weights go through a
+        temporary file next to `filepath` (block by block for large tables)
+        instead of an in-memory copy of them.
+        """
+        path = os.fspath(filepath) if isinstance(filepath, (str, os.PathLike)) else None
+        local = path is not None and path.endswith(".keras") and "://" not in path
+        if not local or zipped is False or kwargs:
+            return super().save(filepath, overwrite=overwrite, zipped=zipped, **kwargs)
+        if os.path.exists(path) and not overwrite and not ask_to_proceed_with_overwrite(path):
+            return None
+        saving.save_keras_file(self, path)
+        return None
+
+    def load_weights(self, filepath, skip_mismatch=False, **kwargs):
+        """`keras.Model.load_weights`; from a local `.keras` file its weights are read in place, block by block."""
+        if saving.is_local_keras_file(filepath) and not kwargs:
+            if not self.built:
+                raise ValueError(
+                    "You are loading weights into a model that has not yet been built. "
+                    "Try building the model first by calling it on some data or by using `build()`."
+                )
+            return saving.load_weights_from_keras_file(self, filepath, skip_mismatch=skip_mismatch)
+        return super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
 
     # ------------------------------------------------------------------ inputs bound by name
 
