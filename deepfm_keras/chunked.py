@@ -12,15 +12,15 @@ passing peak stays resident. The usual Keras paths make such temporaries:
   test is built in an in-memory HDF5 file and copied once more into the zip;
 - loading: `variable.assign(store[key])` reads the whole dataset into NumPy;
 - any dense read of a table that sparse updates have touched
-  (TensorFlow's copy-on-read mode) copies the whole table.
+  (TensorFlow's copy-on-read mode) copies the whole table (the SavedModel
+  writer reads without that copy: `read_value_no_copy`).
 
-Here each of those works on blocks of rows (`CHUNK_BYTES`, 64 MiB) of the
+Here each of those works on blocks of rows (`CHUNK_BYTES`, 16 MiB) of the
 variable itself: `initialize_in_place` fills a zero table block by block,
 `save_variables` / `load_variables` write and read `.weights.h5` / `.keras`
 datasets block by block (the files are the ones Keras writes: same groups,
-same contiguous datasets), `read_rows` gathers a block with `ResourceGather`
-(never a dense read), and `disable_copy_on_read` lets an exporter's dense read
-share the table's memory instead of copying it. Variables under `CHUNK_BYTES`
+same contiguous datasets), and `read_rows` gathers a block with `ResourceGather`
+(never a dense read). Variables under `CHUNK_BYTES`
 take Keras' own paths, unchanged.
 
 Example:
@@ -41,7 +41,7 @@ import numpy as np
 import tensorflow as tf
 
 # A block of rows moved at once: big enough that per-block overhead is nothing, small next to the table.
-CHUNK_BYTES = 64 << 20
+CHUNK_BYTES = 16 << 20
 
 
 def _tf_variable(variable):
@@ -63,12 +63,13 @@ def is_large(variable) -> bool:
     )
 
 
-def row_blocks(shape: Sequence[int], itemsize: int = 4, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[int, int]]:
-    """`(start, stop)` row ranges of about `chunk_bytes` each that cover `shape[0]` rows.
+def row_blocks(shape: Sequence[int], itemsize: int = 4, chunk_bytes: int | None = None) -> Iterator[tuple[int, int]]:
+    """`(start, stop)` row ranges of about `chunk_bytes` (default `CHUNK_BYTES`) each that cover `shape[0]` rows.
 
     >>> list(row_blocks((10, 4), itemsize=4, chunk_bytes=64))
     [(0, 4), (4, 8), (8, 10)]
     """
+    chunk_bytes = CHUNK_BYTES if chunk_bytes is None else chunk_bytes
     rows = int(shape[0])
     row_bytes = max(1, math.prod(shape[1:]) * itemsize)
     step = max(1, chunk_bytes // row_bytes)
@@ -88,25 +89,6 @@ def assign_rows(variable, start: int, values) -> None:
         values = tf.convert_to_tensor(values, dtype=_tf_variable(variable).dtype)
         indices = tf.range(start, start + int(values.shape[0]), dtype=tf.int64)
         _tf_variable(variable).scatter_update(tf.IndexedSlices(values, indices))
-
-
-def disable_copy_on_read(variables) -> None:
-    """Lets dense reads of `variables` share their memory again (TensorFlow's `DisableCopyOnRead`).
-
-    A variable that a sparse op has touched (`ResourceGather`, a scatter
-    update) is in copy-on-read mode: every dense read copies it whole. An
-    exporter (the SavedModel writer) reads each variable densely once; after
-    this call it reads the table's own buffer. The next sparse op puts the
-    variable back in copy-on-read mode (copying it only if a reader still
-    holds the buffer then).
-    """
-    with tf.init_scope():
-        for variable in variables:
-            tf_variable = _tf_variable(variable)
-            for component in getattr(tf_variable, "values", None) or (tf_variable,):
-                handle = getattr(component, "handle", None)
-                if handle is not None and handle.dtype == tf.resource:
-                    tf.raw_ops.DisableCopyOnRead(resource=handle)
 
 
 # ---------------------------------------------------------------------------------------------- initialise
@@ -135,12 +117,13 @@ def _chunk_initializer(initializer, shape: Sequence[int], start: int, stop: int,
     if isinstance(initializer, element_wise):
         return type(initializer)(**config)
     rows, width = int(shape[0]), math.prod(shape[1:])
+    mode = initializer.mode  # Glorot/He/LeCun keep only their seed in get_config: read the attributes
 
     def fan(r):
-        return {"fan_in": r, "fan_out": width, "fan_avg": (r + width) / 2}[config["mode"]]
+        return {"fan_in": r, "fan_out": width, "fan_avg": (r + width) / 2}[mode]
 
-    scale = config["scale"] * fan(stop - start) / fan(rows)
-    return initializers.VarianceScaling(scale, config["mode"], config["distribution"], seed=config["seed"])
+    scale = initializer.scale * fan(stop - start) / fan(rows)
+    return initializers.VarianceScaling(scale, mode, initializer.distribution, seed=config["seed"])
 
 
 def can_initialize_in_place(initializer, shape: Sequence[int]) -> bool:

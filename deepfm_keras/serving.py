@@ -57,7 +57,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from deepfm_keras import chunked
 from deepfm_keras.encoding import FeatureEncoder
 from deepfm_keras.io import atomic_directory
 from deepfm_keras.spec.feature_spec import input_names, normalize_spec
@@ -224,9 +223,6 @@ def export_serving_model(
     path = os.fspath(path)
     # Built in a hidden temporary folder and renamed into place: TensorFlow Serving, which watches the base
     # folder for new version folders, never sees a half-written one.
-    # The writer reads each variable whole once: in copy-on-read mode (tables that sparse updates touched)
-    # each read would be a copy of the table.
-    chunked.disable_copy_on_read(model.variables)
     with atomic_directory(path) as tmp:
         archive.write_out(tmp, verbose=False)
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
