@@ -47,7 +47,7 @@ def test_large_table_filled_in_place_follows_the_initializer(small_chunks):
     assert len(blocks) > 10
     # every block drew numbers of its own: no block repeats the first
     first = table[blocks[0][0] : blocks[0][1]]
-    for start, stop in blocks[1:]:
+    for start, _ in blocks[1:]:
         assert not np.allclose(table[start : start + 8], first[:8])
     # a seeded initializer gives the same table again; another seed another one
     np.testing.assert_array_equal(table, _table(keras.initializers.RandomUniform(-0.05, 0.05, seed=3)))

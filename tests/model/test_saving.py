@@ -75,9 +75,10 @@ def test_load_model_reads_a_file_keras_wrote_and_a_recompressed_one(chunk_bytes,
     keras.saving.save_model(model, tmp_path / "keras.keras")
     _same_state(model, dk.load_model(tmp_path / "keras.keras"))
     # re-zipped with compression (an archiving tool did it): no member to read in place; extracted, then read
-    with zipfile.ZipFile(tmp_path / "keras.keras") as src, zipfile.ZipFile(
-        tmp_path / "deflated.keras", "w", compression=zipfile.ZIP_DEFLATED
-    ) as dst:
+    with (
+        zipfile.ZipFile(tmp_path / "keras.keras") as src,
+        zipfile.ZipFile(tmp_path / "deflated.keras", "w", compression=zipfile.ZIP_DEFLATED) as dst,
+    ):
         for name in src.namelist():
             dst.writestr(name, src.read(name))
     loaded = dk.load_model(tmp_path / "deflated.keras")
