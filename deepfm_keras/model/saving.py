@@ -148,7 +148,8 @@ def _load_weights(model, path: str, zf: zipfile.ZipFile, *, skip_mismatch: bool 
     asset_store = None
     if assets and len(zf.namelist()) > 3:
         asset_store = saving_lib.DiskIOStore(saving_lib._ASSETS_DIRNAME, archive=zf, mode="r")
-    failed, errors = set(), {}
+    failed: set[int] = set()
+    errors: dict[int, tuple] = {}
     try:
         saving_lib._load_state(
             model,
