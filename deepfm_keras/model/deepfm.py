@@ -259,8 +259,22 @@ class DeepFMModel(CheckedSteps, keras.Model):
             kwargs["validation_data"] = (*checked, *weights)
         elif validation_data is not None:
             self._checked_arrays(validation_data, what="validation_data")
+        self._build_optimizer()
         with self._retrace_after_error():
             return super().fit(x, y, *args, **kwargs)
+
+    def _build_optimizer(self) -> None:
+        """Creates the optimizer's slots now, eagerly, rather than in the first traced training step.
+
+        Keras builds an unbuilt optimizer inside the first `tf.function` step;
+        there TensorFlow makes one more table-sized buffer while it creates
+        `Adam`'s slots (measured: +1.6 GB at a 1.6 GB table, which stays
+        resident). Built here, the slots are all the memory they take.
+        """
+        if self.optimizer is None or self.optimizer.built or not self.built:
+            return
+        with self.distribute_strategy.scope():
+            self.optimizer.build(self.trainable_variables)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         x, y = self._checked_arrays(x, y, "evaluate")
