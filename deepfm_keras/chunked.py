@@ -172,6 +172,26 @@ def add_table(layer: keras.layers.Layer, name: str, shape: Sequence[int], initia
     return variable
 
 
+class Fill(keras.initializers.Initializer):
+    """`keras.initializers.Constant` made with ONE tensor (`ops.full`), for optimizer slots the size of a table.
+
+    Keras' `Constant` multiplies the value by `ops.ones(shape)`: two
+    slot-sized temporaries, which TensorFlow's CPU allocator keeps.
+
+    >>> Fill(0.1)((2, 1), "float32").numpy().tolist()
+    [[0.10000000149011612], [0.10000000149011612]]
+    """
+
+    def __init__(self, value: float = 0.0):
+        self.value = float(value)
+
+    def __call__(self, shape, dtype=None):
+        return keras.ops.full(shape, self.value, dtype=keras.backend.standardize_dtype(dtype))
+
+    def get_config(self):
+        return {"value": self.value}
+
+
 # ---------------------------------------------------------------------------------------------- save / load
 
 

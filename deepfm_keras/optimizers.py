@@ -154,6 +154,13 @@ class RowSparseOptimizer:
             for g, c in zip(grads, clipped, strict=True)
         ]
 
+    def add_variable(self, *args, **kwargs):
+        # Slots start as a constant (Adagrad's initial accumulator): one filled tensor, not value * ones.
+        initializer = kwargs.get("initializer")
+        if isinstance(initializer, keras.initializers.Constant):
+            kwargs["initializer"] = chunked.Fill(float(keras.ops.convert_to_numpy(initializer.value)))
+        return super().add_variable(*args, **kwargs)
+
     def save_own_variables(self, store):
         # The slots of a large table go into the weights file block by block (same datasets as Keras writes).
         chunked.save_variables(self.variables, store, as_numpy=True)

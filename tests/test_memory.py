@@ -73,6 +73,12 @@ if phase == "train":
     model = life(spec, "big", out)
     out["weights"] = sum(chunked.nbytes(w) for w in model.weights)
     out["slots"] = sum(chunked.nbytes(v) for v in model.optimizer.variables)
+    # element-wise Adagrad: slots as large as the tables, starting at a constant (the first model stays alive, so
+    # that its freed memory cannot hide the second one's)
+    other = dk.build_deepfm(spec, embedding_dim=16, hidden_units=(8,))
+    other.compile(optimizer="adagrad")
+    measure("fit_adagrad", lambda: other.fit(x, y, batch_size=1024, epochs=1, verbose=0), out)
+    out["slots_adagrad"] = sum(chunked.nbytes(v) for v in other.optimizer.variables)
 else:
     dk.load_model(os.path.join(folder, "small.keras"))
     out = {}
@@ -122,6 +128,8 @@ def test_building_holds_the_tables_once(figures):
 
 def test_first_training_adds_the_slots_only(figures):
     _within(figures, "fit", creates=figures["slots"])
+    assert figures["slots_adagrad"] > figures["weights"]
+    _within(figures, "fit_adagrad", creates=figures["slots_adagrad"])
 
 
 @pytest.mark.parametrize("phase", ["save", "save_weights", "export"])
