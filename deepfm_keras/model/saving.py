@@ -124,6 +124,19 @@ class _WindowH5Store(saving_lib.H5IOStore):
         self._window.close()
 
 
+def _refuse_bomb(zf: zipfile.ZipFile, name: str) -> None:
+    """Refuses a compressed member that declares far more bytes than it stores (Keras' own check where it has one)."""
+    reject = getattr(saving_lib, "_reject_zip_bomb", None)  # Keras 3.14+
+    if reject is not None:
+        reject(zf, name)
+    info = zf.getinfo(name)
+    if info.file_size > 1 << 28 and info.file_size > 100 * max(1, info.compress_size):
+        raise ValueError(
+            f"Not allowed: archive member {name!r} declares {info.file_size} bytes but stores {info.compress_size}; "
+            "refusing to extract a potential decompression bomb."
+        )
+
+
 class _WeightsOfFile:
     """The weights store of a `.keras` file: its member in place, or extracted to a temporary file."""
 
@@ -133,6 +146,7 @@ class _WeightsOfFile:
         if window is not None:
             self.store = _WindowH5Store(window)
         else:  # a compressed member (the file was re-zipped): extracted next to it, in blocks
+            _refuse_bomb(zf, saving_lib._VARS_FNAME_H5)
             self._tmp = tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(path)))
             zf.extract(saving_lib._VARS_FNAME_H5, self._tmp.name)
             self.store = saving_lib.H5IOStore(os.path.join(self._tmp.name, saving_lib._VARS_FNAME_H5), mode="r")

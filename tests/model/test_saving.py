@@ -120,3 +120,36 @@ def test_member_window_reads_the_member_bytes_in_place(tmp_path):
     window.seek(-3, io.SEEK_END)
     assert window.read(10) == payload[-3:]
     window.close()
+
+
+def test_a_zip64_member_is_read_in_place(tmp_path, monkeypatch):
+    # A table over 4 GiB makes the weights member a zip64 one (extra fields in its local header); lowering the
+    # limit gives a small file the same layout.
+    model, x = _trained()
+    monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 1024)
+    model.save(tmp_path / "m.keras")
+    monkeypatch.undo()
+    with zipfile.ZipFile(tmp_path / "m.keras") as zf:
+        extra = zf.getinfo("model.weights.h5").extra
+    assert extra[:2] == b"\x01\x00", "the member carries a zip64 extra field"
+    for loader in (dk.load_model, keras.saving.load_model):
+        loaded = loader(tmp_path / "m.keras")
+        _same_state(model, loaded)
+        np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+
+
+def test_a_compressed_bomb_member_is_refused_before_extraction(tmp_path):
+    model, _ = _trained()
+    model.save(tmp_path / "m.keras")
+    with (
+        zipfile.ZipFile(tmp_path / "m.keras") as src,
+        zipfile.ZipFile(tmp_path / "bomb.keras", "w", compression=zipfile.ZIP_DEFLATED) as dst,
+    ):
+        for name in ("metadata.json", "config.json"):
+            dst.writestr(name, src.read(name))
+        with dst.open("model.weights.h5", "w", force_zip64=True) as f:
+            for _ in range(300):
+                f.write(bytes(1 << 20))  # 300 MiB of zeros: compresses ~1000:1
+    with pytest.raises(ValueError, match="bomb"):
+        dk.load_model(tmp_path / "bomb.keras")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb.keras", "m.keras"], "nothing was extracted"
