@@ -350,8 +350,13 @@ def predictions(response, head: str | None = None) -> np.ndarray:
 def load_model(path: str | os.PathLike, **kwargs):
     """Loads a `.keras` model saved from a deepfm_keras model, in safe mode, with no `custom_objects`.
 
-    The same as `keras.saving.load_model(path, **kwargs)` once
-    `deepfm_keras` is imported (the import registers its Keras classes).
+    The model `keras.saving.load_model(path, **kwargs)` gives once
+    `deepfm_keras` is imported (the import registers its Keras classes), read
+    in bounded memory: the weights member is read where it lies in the zip,
+    large tables block by block (`deepfm_keras.model.saving`), so loading
+    holds the model's state once. Other arguments than `custom_objects` and
+    `compile` (or a path that is not a local `.keras` file) go to
+    `keras.saving.load_model` as given.
 
     Args:
         path: the `.keras` file.
@@ -368,6 +373,6 @@ def load_model(path: str | os.PathLike, **kwargs):
 
     from deepfm_keras.model import saving
 
-    if saving.is_local_keras_file(path) and set(kwargs) <= {"custom_objects", "compile", "safe_mode"}:
+    if saving.is_local_keras_file(path) and set(kwargs) <= {"custom_objects", "compile"}:
         return saving.load_keras_file(path, **kwargs)  # the same model, its weights read in bounded memory
     return keras.saving.load_model(path, **kwargs)

@@ -190,8 +190,8 @@ def _is_plain_keras_file(path) -> bool:
     return path.endswith(".keras") and "://" not in path and os.path.isfile(path)
 
 
-def load_keras_file(path: str | os.PathLike, custom_objects=None, compile: bool = True, safe_mode: bool = True):
-    """Reads a `.keras` file as `keras.saving.load_model` does, its weights in place and block by block.
+def load_keras_file(path: str | os.PathLike, custom_objects=None, compile: bool = True):
+    """Reads a `.keras` file as `keras.saving.load_model` does (in safe mode), its weights in place, block by block.
 
     Files whose weights are not one HDF5 member (`.npz` weights) go to
     `keras.saving.load_model`.
@@ -201,10 +201,10 @@ def load_keras_file(path: str | os.PathLike, custom_objects=None, compile: bool 
     path = os.fspath(path)
     with zipfile.ZipFile(path, "r") as zf:
         if saving_lib._VARS_FNAME_H5 not in zf.namelist():
-            return keras.saving.load_model(path, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
+            return keras.saving.load_model(path, custom_objects=custom_objects, compile=compile)
         safe_read = getattr(saving_lib, "_safe_zip_read", None)  # Keras 3.14+: refuses a decompression bomb
         config_json = safe_read(zf, saving_lib._CONFIG_FILENAME) if safe_read else zf.read(saving_lib._CONFIG_FILENAME)
-        model = saving_lib._model_from_config(config_json, custom_objects, compile, safe_mode)
+        model = saving_lib._model_from_config(config_json, custom_objects, compile, True)  # safe mode
         _load_weights(model, path, zf, assets=True)
     return model
 
