@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from deepfm_keras import CategoricalFeature, NumericFeature, build_deepfm, chunked, make_dataset
+from deepfm_keras import CategoricalFeature, NumericFeature, build_deepfm, chunked, load_model, make_dataset
 from deepfm_keras.layers import CategoricalEmbedding
 
 
@@ -133,3 +133,31 @@ def test_block_wise_load_refuses_a_table_of_another_shape(small_chunks, tmp_path
     )
     with pytest.raises(ValueError, match=r"has shape \(1102, [18]\), but variable .* has shape \(1302, [18]\)"):
         other.load_weights(tmp_path / "w.weights.h5")
+
+
+def test_block_wise_paths_under_a_distribution_strategy(small_chunks, tmp_path):
+    import tensorflow as tf
+
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+        keras.utils.set_random_seed(4)
+        model = build_deepfm(SPEC, embedding_dim=8, hidden_units=(8,))
+        model.compile(optimizer="rowwise_adagrad")
+    table = model.get_layer("embedding_categorical").embeddings
+    assert isinstance(table.value, tf.distribute.DistributedValues)
+    values = table.numpy()
+    assert values.std() > 0.01 and len(np.unique(values[:, 0])) == len(values)  # filled block by block
+    rng = np.random.default_rng(0)
+    x = {"n": rng.normal(size=256).astype("float32"), "a": rng.integers(0, 700, 256), "b": rng.integers(0, 400, 256)}
+    model.fit(x, rng.integers(0, 2, 256).astype("float32"), batch_size=64, epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    model.save_weights(tmp_path / "m.weights.h5")
+    with strategy.scope():
+        keras.utils.set_random_seed(5)
+        fresh = build_deepfm(SPEC, embedding_dim=8, hidden_units=(8,))
+    fresh.load_weights(tmp_path / "m.weights.h5")
+    loaded = load_model(tmp_path / "m.keras")
+    for other in (fresh, loaded):
+        for w, v in zip(model.weights, other.weights, strict=True):
+            np.testing.assert_array_equal(w.numpy(), v.numpy(), err_msg=w.path)
+        np.testing.assert_allclose(other.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
