@@ -258,3 +258,26 @@ def load_variables(variables: Sequence, store) -> None:
             continue
         for start, stop in row_blocks(dataset.shape):
             assign_rows(variable, start, np.asarray(dataset[start:stop], dtype="float32"))
+
+
+class TableSlots:
+    """Optimizer mixin (before the Keras optimizer class): slots of large tables made, saved and loaded in blocks.
+
+    Slots that start at a constant (Adagrad's initial accumulator) are one
+    filled tensor (`Fill`); the slots go into the weights file block by block
+    and come back the same way (`save_variables`, `load_variables`).
+    """
+
+    def add_variable(self, *args, **kwargs):
+        initializer = kwargs.get("initializer")
+        if isinstance(initializer, keras.initializers.Constant):
+            kwargs["initializer"] = Fill(float(keras.ops.convert_to_numpy(initializer.value)))
+        return super().add_variable(*args, **kwargs)  # type: ignore[misc]
+
+    def save_own_variables(self, store):
+        save_variables(self.variables, store, as_numpy=True)  # type: ignore[attr-defined]
+
+    def load_own_variables(self, store):
+        if len(store.keys()) != len(self.variables):  # type: ignore[attr-defined]
+            return super().load_own_variables(store)  # type: ignore[misc]  # Keras' warning, nothing loaded
+        load_variables(self.variables, store)  # type: ignore[attr-defined]

@@ -103,7 +103,7 @@ def _unsupported(optimizer, **flags) -> None:
         )
 
 
-class RowSparseOptimizer:
+class RowSparseOptimizer(chunked.TableSlots):
     """Row-sparse `update_step` for `tf.IndexedSlices` gradients; dense gradients keep the parent's update.
 
     Subclasses give `_slots(variable)` (the optimizer variables that shadow
@@ -153,22 +153,6 @@ class RowSparseOptimizer:
             tf.IndexedSlices(c, g.indices, g.dense_shape) if isinstance(g, tf.IndexedSlices) else c
             for g, c in zip(grads, clipped, strict=True)
         ]
-
-    def add_variable(self, *args, **kwargs):
-        # Slots start as a constant (Adagrad's initial accumulator): one filled tensor, not value * ones.
-        initializer = kwargs.get("initializer")
-        if isinstance(initializer, keras.initializers.Constant):
-            kwargs["initializer"] = chunked.Fill(float(keras.ops.convert_to_numpy(initializer.value)))
-        return super().add_variable(*args, **kwargs)
-
-    def save_own_variables(self, store):
-        # The slots of a large table go into the weights file block by block (same datasets as Keras writes).
-        chunked.save_variables(self.variables, store, as_numpy=True)
-
-    def load_own_variables(self, store):
-        if len(store.keys()) != len(self.variables):
-            return super().load_own_variables(store)  # Keras' warning, and nothing loaded
-        chunked.load_variables(self.variables, store)
 
     def _slots(self, variable) -> list:
         raise NotImplementedError
