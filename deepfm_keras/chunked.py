@@ -55,7 +55,7 @@ def nbytes(variable) -> int:
 
 
 def is_large(variable) -> bool:
-    """Whether `variable` is worth moving in row blocks: over `CHUNK_BYTES`, at least 2-D, float32."""
+    """Whether `variable` is worth moving in row blocks: over `CHUNK_BYTES`, at least 1-D, float32."""
     return (
         len(variable.shape) >= 1
         and nbytes(variable) > CHUNK_BYTES
@@ -270,7 +270,7 @@ class TableSlots:
 
     def add_variable(self, *args, **kwargs):
         initializer = kwargs.get("initializer")
-        if isinstance(initializer, keras.initializers.Constant):
+        if isinstance(initializer, keras.initializers.Constant) and np.ndim(initializer.value) == 0:
             kwargs["initializer"] = Fill(float(keras.ops.convert_to_numpy(initializer.value)))
         return super().add_variable(*args, **kwargs)  # type: ignore[misc]
 
