@@ -82,11 +82,12 @@ class _MemberWindow(io.RawIOBase):
         return self._pos
 
     def readinto(self, buffer) -> int:
-        n = max(0, min(len(buffer), self._size - self._pos))
+        view = memoryview(buffer).cast("B")
+        n = max(0, min(len(view), self._size - self._pos))
         if n == 0:
             return 0
         self._file.seek(self._start + self._pos)
-        got = self._file.readinto(memoryview(buffer).cast("B")[:n]) or 0
+        got = self._file.readinto(view[:n]) or 0
         self._pos += got
         return got
 
@@ -183,13 +184,6 @@ def _load_weights(model, path: str, zf: zipfile.ZipFile, *, skip_mismatch: bool 
         saving_lib._raise_loading_failure(errors, warn_only=skip_mismatch)
 
 
-def _is_plain_keras_file(path) -> bool:
-    if not isinstance(path, (str, os.PathLike)):
-        return False
-    path = os.fspath(path)
-    return path.endswith(".keras") and "://" not in path and os.path.isfile(path)
-
-
 def load_keras_file(path: str | os.PathLike, custom_objects=None, compile: bool = True):
     """Reads a `.keras` file as `keras.saving.load_model` does (in safe mode), its weights in place, block by block.
 
@@ -218,4 +212,7 @@ def load_weights_from_keras_file(model, path: str | os.PathLike, *, skip_mismatc
 
 def is_local_keras_file(path) -> bool:
     """Whether `path` names an existing local `.keras` file (not a remote or Hugging Face path)."""
-    return _is_plain_keras_file(path)
+    if not isinstance(path, (str, os.PathLike)):
+        return False
+    path = os.fspath(path)
+    return path.endswith(".keras") and "://" not in path and os.path.isfile(path)
