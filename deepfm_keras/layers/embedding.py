@@ -120,6 +120,12 @@ class CategoricalEmbedding(keras.layers.Layer):
     mixed precision policy the table stays float32 and only the looked-up
     rows are cast.
 
+    A table over `deepfm_keras.chunked.CHUNK_BYTES` (16 MiB) is filled in
+    place block by block when it is built, and saved and loaded block by
+    block, so it is never in memory twice: its initial values follow
+    `embeddings_initializer`'s distribution, but are not the numbers of one
+    whole-table draw (smaller tables get exactly Keras' values).
+
     Input shape: `(batch, sum(field_lengths))` int.
     Output shape: `(batch, sum(field_lengths), output_dim)`.
 
