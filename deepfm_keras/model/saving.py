@@ -31,6 +31,8 @@ import zipfile
 import h5py
 from keras.src.saving import saving_lib
 
+from deepfm_keras import chunked
+
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # a zip member's local file header (30 bytes)
 
 
@@ -198,7 +200,8 @@ def load_keras_file(path: str | os.PathLike, custom_objects=None, compile: bool 
             return keras.saving.load_model(path, custom_objects=custom_objects, compile=compile)
         safe_read = getattr(saving_lib, "_safe_zip_read", None)  # Keras 3.14+: refuses a decompression bomb
         config_json = safe_read(zf, saving_lib._CONFIG_FILENAME) if safe_read else zf.read(saving_lib._CONFIG_FILENAME)
-        model = saving_lib._model_from_config(config_json, custom_objects, compile, True)  # safe mode
+        with chunked.tables_read_next():  # the file's weights overwrite the tables: no random draw first
+            model = saving_lib._model_from_config(config_json, custom_objects, compile, True)  # safe mode
         _load_weights(model, path, zf, assets=True)
     return model
 

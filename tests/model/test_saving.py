@@ -14,7 +14,7 @@ from deepfm_keras.model import saving
 from tests.builders import EVERY_KIND, random_inputs, small_model
 
 
-@pytest.fixture(params=[1 << 30, 2048], ids=["keras-writes", "block-wise"])
+@pytest.fixture(params=[1 << 30, 256], ids=["keras-writes", "block-wise"])  # 256 B: the test tables are ~1 KB
 def chunk_bytes(request, monkeypatch):
     monkeypatch.setattr(chunked, "CHUNK_BYTES", request.param)
     return request.param
@@ -48,6 +48,7 @@ def _same_state(a, b):
 
 def test_model_save_writes_the_file_keras_writes(chunk_bytes, tmp_path):
     model, _ = _trained()
+    assert chunked.is_large(model.get_layer("embedding_categorical").embeddings) == (chunk_bytes == 256)
     model.save(tmp_path / "ours.keras")  # DeepFMModel.save: through a temporary file
     keras.saving.save_model(model, tmp_path / "keras.keras")  # Keras' own writer
     ours, theirs = _tree(tmp_path / "ours.keras"), _tree(tmp_path / "keras.keras")
@@ -153,3 +154,17 @@ def test_a_compressed_bomb_member_is_refused_before_extraction(tmp_path):
     with pytest.raises(ValueError, match="bomb"):
         dk.load_model(tmp_path / "bomb.keras")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb.keras", "m.keras"], "nothing was extracted"
+
+
+def test_load_model_does_not_draw_the_tables_it_reads(tmp_path, monkeypatch):
+    monkeypatch.setattr(chunked, "CHUNK_BYTES", 256)  # the test model's tables (about 1 KB) count as large
+    model, x = _trained()
+    model.save(tmp_path / "m.keras")
+    drawn = []
+    real = chunked.initialize_in_place
+    monkeypatch.setattr(chunked, "initialize_in_place", lambda v, init: drawn.append(v.path) or real(v, init))
+    loaded = dk.load_model(tmp_path / "m.keras")
+    assert drawn == []  # built as zeros, then read from the file
+    _same_state(model, loaded)
+    small_model(EVERY_KIND)  # a model built outside the load draws its large tables again
+    assert "embedding_categorical/embeddings" in drawn
