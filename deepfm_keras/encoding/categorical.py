@@ -99,6 +99,10 @@ class CategoricalColumn(IdColumn[CategoricalState]):
         ints = bool(present) and all(raw.is_int64_key(k) for k in present)
         return KeyCounts(CategoricalState("int64" if ints else "string"), keys, counts)
 
+    def _merged_state(self, a, b, keys: list) -> CategoricalState:
+        ints = bool(keys) and all(raw.is_int64_key(k) for k in keys)  # the rule of `_counted`, on both chunks
+        return CategoricalState("int64" if ints else "string")
+
     def learn_counts(self, counts, stats) -> KeyCounts:
         if self.num_bins is None and counts is None:
             raise ValueError(f"Column '{self.name}' has a vocabulary: give its `counts`.")
@@ -188,6 +192,9 @@ class MultiCategoricalColumn(IdColumn[MultiCategoricalState]):
     @property
     def side_inputs(self) -> dict[str, str]:
         return {self.weight_column: "weight_column"} if self.weight_column else {}
+
+    def _merged_state(self, a, b, keys: list) -> MultiCategoricalState:
+        return MultiCategoricalState(max(a.max_len, b.max_len))  # the longest list of either chunk
 
     def _counted(self, keys, counts) -> KeyCounts:
         """Counts of the tokens of the distinct cells, split as the encoding splits them; `max_len` the longest list."""

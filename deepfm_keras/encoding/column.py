@@ -134,6 +134,28 @@ class Column(Generic[S]):
         """What the column learns from its rows alone (for most kinds its `ColumnState`)."""
         raise NotImplementedError
 
+    def learn_part(self, data) -> Any:
+        """What the column learns from one chunk of a table given in chunks (`FeatureEncoder.fit_chunks`).
+
+        Parts of the chunks combine with `merge_parts`; `learned_from_parts`
+        turns the merged part into what `learn` gives on the whole table.
+        Memory is what the part holds (the distinct keys and their counts,
+        or a few moments), never the rows. The base refuses: a kind whose
+        state needs every row at once (a quantile) cannot be fitted in chunks.
+        """
+        raise ValueError(
+            f"Column '{self.name}' ({self.kind}) cannot be fitted from chunks of the table: its state needs every row at "
+            "once. Fit it on the whole table, or give it explicit settings."
+        )
+
+    def merge_parts(self, a: Any, b: Any) -> Any:
+        """Two chunks' parts (`learn_part`) as one."""
+        raise NotImplementedError
+
+    def learned_from_parts(self, part: Any) -> Any:
+        """What `learn` gives on the whole table, from the merged part of its chunks."""
+        return part
+
     def learn_counts(self, counts: Mapping[str, int] | None, stats: Mapping[str, float] | None) -> Any:
         """`learn` from value counts or `{"mean", "std"}` gathered elsewhere (`FeatureEncoder.fit_counts`)."""
         raise ValueError(f"Column '{self.name}': `fit_counts` supports numeric and categorical columns only.")

@@ -19,9 +19,10 @@ for the columns whose layers compute the same function (`encode_blocks`).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from deepfm_keras.encoding import raw
 from deepfm_keras.encoding.categorical import CategoricalColumn, MultiCategoricalColumn
 from deepfm_keras.encoding.column import GROUPS, Column, ColumnState, check_tables, tables
 from deepfm_keras.encoding.kinds import COLUMN_KINDS
@@ -107,6 +108,27 @@ def check(columns: Sequence) -> list[Column]:
         raise ValueError(f"Missing-indicator feature(s) {clash} clash with columns of the same name.")
     check_tables(ordered)
     return ordered
+
+
+def learned_from_chunks(columns: Sequence[Column], chunks: Iterable) -> tuple[dict[str, Any], int]:
+    """What each column learns from a table given in chunks (`Column.learn_part`, merged chunk by chunk), and its rows.
+
+    One chunk and the merged parts (distinct keys with their counts, moments)
+    are held at a time. Empty chunks are skipped.
+    """
+    names = [c.name for c in columns]
+    parts: dict[str, Any] | None = None
+    rows = 0
+    for chunk in chunks:
+        n = raw.num_rows(chunk, names)
+        if n == 0:
+            continue
+        rows += n
+        new = {c.name: c.learn_part(chunk) for c in columns}
+        parts = new if parts is None else {c.name: c.merge_parts(parts[c.name], new[c.name]) for c in columns}
+    if parts is None:
+        return {}, 0
+    return {c.name: c.learned_from_parts(parts[c.name]) for c in columns}, rows
 
 
 def fit_states(columns: Sequence[Column], learned: Mapping[str, Any]) -> dict[str, ColumnState]:

@@ -235,6 +235,42 @@ class FeatureEncoder:
         self._set_state(column_set.fit_states(self.columns, {c.name: c.learn(data) for c in self.columns}))
         return self
 
+    def fit_chunks(self, chunks) -> FeatureEncoder:
+        """Learns the state from a table given in chunks (DataFrames, e.g. read from shards), as `fit` would on all.
+
+        One chunk is held at a time, with each column's distinct keys and
+        their counts (or its moments): a table far larger than memory fits in
+        the memory of its distinct values. The state is `fit`'s on the rows
+        concatenated (numeric statistics merged exactly, up to float rounding).
+        A bucketized column with `num_buckets` is refused (its boundaries are
+        quantiles of every row): give it `boundaries`.
+
+        Args:
+            chunks: an iterable of DataFrames (or dicts of columns).
+
+        Returns:
+            The encoder itself.
+
+        Raises:
+            ValueError: for no rows at all, and as `fit` for a bad chunk,
+                naming the column.
+
+        Example:
+
+        >>> import pandas as pd
+        >>> parts = [pd.DataFrame({"u": ["a", "b"]}), pd.DataFrame({"u": ["b"]})]
+        >>> FeatureEncoder(categorical=["u"]).fit_chunks(parts).vocabularies["u"]
+        ['b', 'a']
+        """
+        learned, rows = column_set.learned_from_chunks(self.columns, chunks)
+        if rows == 0:
+            raise ValueError(
+                f"FeatureEncoder.fit_chunks needs at least one row: the chunks hold 0 rows (columns "
+                f"{[c.name for c in self.columns]}); fitted on nothing, every value would be OOV."
+            )
+        self._set_state(column_set.fit_states(self.columns, learned))
+        return self
+
     def fit_counts(
         self,
         counts: Mapping[str, Mapping[str, int]],

@@ -85,16 +85,44 @@ def _infinite(name: str) -> ValueError:
     )
 
 
-def _scale(column, values: np.ndarray) -> tuple[float, float]:
-    """Mean and std of the clipped, log1p-transformed values (0 and 1 when not standardised)."""
+@dataclasses.dataclass(frozen=True)
+class Moments:
+    """Count, mean and (population) variance of a column's prepared values: what chunks of a table merge exactly."""
+
+    count: int
+    mean: float
+    var: float
+
+    def merged(self, other: Moments) -> Moments:
+        """The moments of both sets of values together (Chan et al.'s pairwise update)."""
+        if not other.count or not self.count:
+            return self if not other.count else other
+        count = self.count + other.count
+        delta = other.mean - self.mean
+        mean = self.mean + delta * other.count / count
+        var = (
+            self.count * self.var + other.count * other.var + delta * delta * self.count * other.count / count
+        ) / count
+        return Moments(count, mean, var)
+
+
+def _moments(column, values: np.ndarray) -> Moments:
+    """The moments of the clipped, log1p-transformed finite values (NaN is missing; infinity is refused)."""
     layer = NumericTransform(log1p=column.log1p, clip_min=column.clip_min, clip_max=column.clip_max)
     prepared = layer.prepare(values).numpy()
     if np.isinf(prepared).any():
         raise _infinite(column.name)
     finite = prepared[~np.isnan(prepared)]
+    if not column.standardize or not finite.size:
+        return Moments(int(finite.size), 0.0, 1.0)
+    return Moments(int(finite.size), float(finite.mean()), float(finite.var()))
+
+
+def _mean_std(column, moments: Moments) -> tuple[float, float]:
+    """Mean and std to standardise with (0 and 1 when not standardised or nothing was seen)."""
     mean, std = 0.0, 1.0
-    if column.standardize and finite.size:
-        mean, std = float(finite.mean()), float(finite.std())
+    if column.standardize and moments.count:
+        mean, std = moments.mean, float(np.sqrt(moments.var))
         if not (np.isfinite(mean) and np.isfinite(std)):
             raise ValueError(f"Column '{column.name}' holds values too large to standardise.")
     return mean, std if std > 0 else 1.0
@@ -154,7 +182,16 @@ class NumericColumn(Column[NumericState]):
         return (self.name + MISSING_SUFFIX,) if self.missing_indicator else ()
 
     def learn(self, data) -> NumericState:
-        return NumericState(*_scale(self, raw.numeric_values(data, self.name)))
+        return self.learned_from_parts(self.learn_part(data))
+
+    def learn_part(self, data) -> Moments:
+        return _moments(self, raw.numeric_values(data, self.name))
+
+    def merge_parts(self, a: Moments, b: Moments) -> Moments:
+        return a.merged(b)
+
+    def learned_from_parts(self, part: Moments) -> NumericState:
+        return NumericState(*_mean_std(self, part))
 
     def learn_counts(self, counts, stats) -> NumericState:
         if self.standardize and stats is None:
@@ -253,6 +290,22 @@ class BucketizedColumn(Column[BucketState]):
             object.__setattr__(self, "boundaries", values)
         check_count(self.name, "num_buckets", self.num_buckets, 2, optional=True)
         check_options(self)
+
+    def learn_part(self, data) -> None:
+        if self.boundaries is None:
+            raise ValueError(
+                f"Column '{self.name}' (bucketized with num_buckets={self.num_buckets}) cannot be fitted from chunks "
+                "of the table: its boundaries are quantiles of every row. Give it `boundaries`, or fit it on a sample."
+            )
+        raw.numeric_values(data, self.name)  # a missing or non-numeric column fails here too
+        return None
+
+    def merge_parts(self, a: None, b: None) -> None:
+        return None
+
+    def learned_from_parts(self, part: None) -> BucketState:
+        assert self.boundaries is not None
+        return BucketState(self.boundaries)
 
     def learn(self, data) -> BucketState:
         values = raw.numeric_values(data, self.name)  # a missing or non-numeric column fails here, either way
@@ -353,12 +406,22 @@ class NumericSequenceColumn(Column[NumericSequenceState]):
         check_options(self)
 
     def learn(self, data) -> NumericSequenceState:
+        return self.learned_from_parts(self.learn_part(data))
+
+    def learn_part(self, data) -> tuple[Moments, int]:
         codes, _, lengths, values = parse_column(SplitNumbers(self.separator, max_len=1), data, self.name)
         rows = np.bincount(codes[codes >= 0], minlength=len(lengths))  # how many rows hold each distinct cell
         elements = np.repeat(values.flat_values.numpy(), np.repeat(rows, lengths))
         longest = int(lengths[rows > 0].max()) if (rows > 0).any() else 0
+        return _moments(self, elements), longest
+
+    def merge_parts(self, a: tuple[Moments, int], b: tuple[Moments, int]) -> tuple[Moments, int]:
+        return a[0].merged(b[0]), max(a[1], b[1])
+
+    def learned_from_parts(self, part: tuple[Moments, int]) -> NumericSequenceState:
+        moments, longest = part
         max_len = self.max_len if self.max_len is not None else max(longest, 1)
-        return NumericSequenceState(*_scale(self, elements), max_len)
+        return NumericSequenceState(*_mean_std(self, moments), max_len)
 
     def state_from_dict(self, state: Any) -> NumericSequenceState:
         state_fields(self, state, {"mean", "std", "max_len", "input_dtype"}, "string")

@@ -17,6 +17,7 @@ import dataclasses
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from deepfm_keras.encoding import raw
 from deepfm_keras.encoding.column import Column, ColumnState, S, check_count, config_error, state_fields
@@ -61,6 +62,23 @@ class IdColumn(Column[S]):
         return self._counted(keys, np.bincount(codes[codes >= 0], minlength=len(keys)))
 
     def _counted(self, keys: list, counts) -> KeyCounts:
+        raise NotImplementedError
+
+    def learn_part(self, data) -> KeyCounts:
+        return self.learn(data)
+
+    def merge_parts(self, a: KeyCounts, b: KeyCounts) -> KeyCounts:
+        """The counts of both chunks summed by key (missing keys dropped: they are OOV); the states merged."""
+        both = pd.concat(
+            [pd.Series(np.asarray(p.counts, "int64"), index=pd.Index(p.keys, dtype=object)) for p in (a, b)]
+        )
+        both = both[both.index.notna() & (both.to_numpy() > 0)]
+        totals = both.groupby(level=0, sort=False).sum()
+        keys = list(totals.index)
+        return KeyCounts(self._merged_state(a.state, b.state, keys), keys, totals.to_numpy())
+
+    def _merged_state(self, a, b, keys: list):
+        """The state (but the vocabulary) of two chunks together, from theirs and the summed counts."""
         raise NotImplementedError
 
     @classmethod
