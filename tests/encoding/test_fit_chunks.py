@@ -13,7 +13,6 @@ from deepfm_keras.encoding import (
     FeatureEncoder,
     MultiCategoricalColumn,
     NumericColumn,
-    NumericSequenceColumn,
 )
 from deepfm_keras.encoding.numeric import Moments
 
