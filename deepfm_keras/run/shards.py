@@ -122,3 +122,73 @@ def iter_chunks(
             if isinstance(e, DataError):
                 raise
             raise DataError(f"Data file {path}: {e}") from None
+
+
+def stream_dataset(
+    files: Sequence[str],
+    encoder,
+    *,
+    label: str,
+    batch_size: int,
+    seed: int | None = None,
+    separator: str = ",",
+    rows: int = CHUNK_ROWS,
+):
+    """A `tf.data.Dataset` of `(x, y)` batches streamed from shard files, encoded in the pipeline.
+
+    Each iteration (each epoch of `fit`) reads the files chunk by chunk
+    (`iter_chunks`): memory is one chunk of raw rows and the prefetched
+    batches, whatever the files hold. `encoder.encode` turns the raw columns
+    into model inputs in the graph, the ops `make_dataset(..., encoder=...)`
+    and the serving signature run, so a row gets the same ids streamed or in
+    memory. With a `seed`, epoch `e` reads the files in an order drawn from
+    `(seed, e)` and shuffles each chunk's rows (a bounded shuffle: rows move
+    within their chunk of `rows`); without one the rows come in file order.
+
+    Args:
+        files: the shard files (`resolve`).
+        encoder: a fitted `FeatureEncoder` (`fit_chunks` fits one on shards).
+        label: the label column (numbers: 0/1 for clicks, ratings, ...).
+        batch_size: rows per batch (the last batch of an epoch may be smaller).
+        seed: shuffles the file order and the rows within each chunk.
+        separator: the CSV field separator.
+        rows: rows per chunk read (and shuffled) at once.
+
+    Returns:
+        The dataset: `x` a dict of model inputs, `y` float32 `(batch, 1)`.
+
+    Raises:
+        DataError: while iterating, naming a file without a needed column.
+        ValueError: while iterating, for a label that is not a finite number,
+            naming the row of its chunk and the file order.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    from deepfm_keras.checks.arrays import check_labels
+
+    dtypes = encoder.input_dtypes
+    columns = [*dtypes, label] if label not in dtypes else list(dtypes)
+    epochs = iter(range(2**62))
+
+    def chunks():
+        epoch = next(epochs)
+        order = list(files)
+        rng = None
+        if seed is not None:
+            rng = np.random.default_rng([int(seed), epoch])
+            order = [order[i] for i in rng.permutation(len(order))]
+        for chunk in iter_chunks(order, columns=columns, separator=separator, rows=rows):
+            if rng is not None:
+                chunk = chunk.iloc[rng.permutation(len(chunk))].reset_index(drop=True)
+            y = check_labels(chunk[label].to_numpy(), what=f"label column {label!r}")
+            yield encoder.raw_inputs(chunk), np.asarray(y, "float32").reshape(-1, 1)
+
+    tf_dtypes = {"float64": tf.float64, "int64": tf.int64, "string": tf.string}
+    signature = (
+        {name: tf.TensorSpec([None], tf_dtypes[dtype], name=name) for name, dtype in dtypes.items()},
+        tf.TensorSpec([None, 1], tf.float32),
+    )
+    dataset = tf.data.Dataset.from_generator(chunks, output_signature=signature).rebatch(int(batch_size))
+    dataset = dataset.map(lambda x, y: (encoder.encode(x), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return dataset.prefetch(tf.data.AUTOTUNE)

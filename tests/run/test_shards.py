@@ -99,3 +99,50 @@ def test_a_shard_without_a_requested_column_is_named(parquet_days):
     _day(0, 5).to_csv(csv, index=False)
     with pytest.raises(DataError, match=r"day\.csv.*zip"):
         list(iter_chunks([str(csv)], columns=["user", "zip"]))
+
+
+def _streamed(files, encoder, **kwargs):
+    from deepfm_keras.run.shards import stream_dataset
+
+    batches = list(stream_dataset(files, encoder, label="clicked", **kwargs))
+    x = {k: np.concatenate([b[0][k].numpy() for b in batches]) for k in batches[0][0]}
+    y = np.concatenate([b[1].numpy() for b in batches])
+    return batches, x, y
+
+
+def test_a_streamed_dataset_is_the_in_memory_one_batch_for_batch(parquet_days):
+    from deepfm_keras import make_dataset
+
+    files = resolve(parquet_days)
+    table = read_table(files)
+    encoder = FeatureEncoder(numeric=["price"], categorical=["user", "city"]).fit(table)
+    batches, x, y = _streamed(files, encoder, batch_size=64, rows=50)
+    assert [len(b[1]) for b in batches[:-1]] == [64] * (len(batches) - 1)  # chunks of 50 re-cut into batches of 64
+    expected = list(make_dataset(table, table["clicked"].to_numpy(), encoder=encoder, batch_size=64, shuffle=False))
+    assert len(batches) == len(expected)
+    for (xs, ys), (xe, ye) in zip(batches, expected, strict=True):
+        for name in xe:
+            np.testing.assert_array_equal(xs[name].numpy(), xe[name].numpy(), err_msg=name)
+        np.testing.assert_array_equal(ys.numpy(), ye.numpy().reshape(-1, 1))
+
+
+def test_a_seeded_stream_shuffles_files_and_rows_reproducibly_and_loses_none(parquet_days):
+    from deepfm_keras.run.shards import stream_dataset
+
+    files = resolve(parquet_days)
+    table = read_table(files)
+    encoder = FeatureEncoder(numeric=["price"], categorical=["user", "city"]).fit(table)
+    _, x1, y1 = _streamed(files, encoder, batch_size=64, rows=50, seed=3)
+    _, x2, _ = _streamed(files, encoder, batch_size=64, rows=50, seed=3)
+    plain = encoder.transform(table)
+    np.testing.assert_array_equal(x1["user"], x2["user"])  # the same seed: the same order
+    assert not np.array_equal(x1["user"].reshape(-1), plain["user"].reshape(-1))  # shuffled...
+
+    def key(x):
+        user, city, price = (np.asarray(x[n]).reshape(-1) for n in ("user", "city", "price"))
+        return sorted(zip(user.tolist(), city.tolist(), np.round(price, 5).tolist(), strict=True))
+
+    assert key(x1) == key(plain) and sorted(y1[:, 0]) == sorted(table["clicked"])  # ...every row once
+    dataset = stream_dataset(files, encoder, label="clicked", batch_size=64, rows=50, seed=3)
+    first, second = ([b[0]["user"].numpy() for b in dataset] for _ in range(2))  # two epochs of one dataset
+    assert not all(np.array_equal(a, b) for a, b in zip(first, second, strict=False))  # each epoch its own order
