@@ -184,9 +184,13 @@ def stream_dataset(
             y = check_labels(chunk[label].to_numpy(), what=f"label column {label!r}")
             yield encoder.raw_inputs(chunk), np.asarray(y, "float32").reshape(-1, 1)
 
-    tf_dtypes = {"float64": tf.float64, "int64": tf.int64, "string": tf.string}
+    # Categorical columns go as their key bytes (`raw_inputs`' default), which a missing value has too; numbers as
+    # float64 (NaN is missing).
     signature = (
-        {name: tf.TensorSpec([None], tf_dtypes[dtype], name=name) for name, dtype in dtypes.items()},
+        {
+            name: tf.TensorSpec([None], tf.float64 if d == "float64" else tf.string, name=name)
+            for name, d in dtypes.items()
+        },
         tf.TensorSpec([None, 1], tf.float32),
     )
     dataset = tf.data.Dataset.from_generator(chunks, output_signature=signature).rebatch(int(batch_size))

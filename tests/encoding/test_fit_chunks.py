@@ -133,3 +133,23 @@ def test_fit_chunks_reads_each_chunk_once_from_an_iterator():
     streamed = _encoder().fit_chunks(chunks())
     assert seen == [120, 180]
     _assert_same_state(streamed.state, _encoder().fit(table).state)
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int32", "uint16", "int8"])
+def test_integer_columns_take_the_fast_raw_path_with_the_same_values(dtype, monkeypatch):
+    from deepfm_keras.encoding import raw
+
+    values = np.random.default_rng(0).integers(-100 if dtype[0] == "i" else 0, 120, 500).astype(dtype)
+    frame = pd.DataFrame({"u": values})
+    encoder = FeatureEncoder(categorical=["u"]).fit(frame)
+    assert encoder.state["u"].input_dtype == "int64"
+    fast = encoder.raw_inputs(frame, dtypes={"u": "int64"})["u"]
+    # the general path, keys canonicalised value by value, on the same values as Python objects
+    general = encoder.raw_inputs(pd.DataFrame({"u": values.astype(object)}), dtypes={"u": "int64"})["u"]
+    assert fast.dtype == general.dtype == np.int64
+    np.testing.assert_array_equal(fast, general)
+    np.testing.assert_array_equal(encoder.transform(frame)["u"], encoder.transform(frame.astype(object))["u"])
+    called = []
+    monkeypatch.setattr(raw, "factorized_keys", lambda *a, **k: called.append(1))
+    encoder.raw_inputs(frame, dtypes={"u": "int64"})
+    assert called == []  # no key per value on this path

@@ -146,3 +146,16 @@ def test_a_seeded_stream_shuffles_files_and_rows_reproducibly_and_loses_none(par
     dataset = stream_dataset(files, encoder, label="clicked", batch_size=64, rows=50, seed=3)
     first, second = ([b[0]["user"].numpy() for b in dataset] for _ in range(2))  # two epochs of one dataset
     assert not all(np.array_equal(a, b) for a, b in zip(first, second, strict=False))  # each epoch its own order
+
+
+def test_missing_ids_in_a_later_shard_stream_as_oov(tmp_path):
+    from deepfm_keras.run.shards import stream_dataset
+
+    pd.DataFrame({"user": [1, 2, 2], "clicked": [1, 0, 1]}).to_parquet(tmp_path / "a.parquet")
+    pd.DataFrame({"user": [2.0, np.nan], "clicked": [0, 1]}).to_parquet(tmp_path / "b.parquet")  # read as float64
+    files = resolve(tmp_path)
+    encoder = FeatureEncoder(categorical=["user"]).fit_chunks(iter_chunks(files, columns=["user"]))
+    assert encoder.state["user"].input_dtype == "int64"
+    ((x, y),) = list(stream_dataset(files, encoder, label="clicked", batch_size=8))
+    assert x["user"].numpy()[:, 0].tolist() == [3, 2, 2, 2, 1]  # 2 is the most frequent; NaN is OOV (1)
+    assert y.numpy()[:, 0].tolist() == [1, 0, 1, 0, 1]
