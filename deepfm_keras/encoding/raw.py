@@ -189,6 +189,8 @@ def factorized_keys(data, col: str, *, separator: str | None = None) -> tuple[np
                 "such as lists; declare it multi-categorical."
             ) from None
         codes, uniques = pd.factorize(series.map(lambda v: _joined(v, separator)), use_na_sentinel=True)
+    if separator is None and isinstance(series.dtype, np.dtype) and series.dtype.kind in "iu":
+        return np.asarray(codes), np.asarray(uniques).astype(str).tolist()  # an integer's key: its decimal digits
     uniques = np.asarray(uniques, dtype=object)
     if separator is not None:
         uniques = [_joined(v, separator) for v in uniques]

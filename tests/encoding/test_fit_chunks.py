@@ -153,3 +153,14 @@ def test_integer_columns_take_the_fast_raw_path_with_the_same_values(dtype, monk
     monkeypatch.setattr(raw, "factorized_keys", lambda *a, **k: called.append(1))
     encoder.raw_inputs(frame, dtypes={"u": "int64"})
     assert called == []  # no key per value on this path
+
+
+def test_integer_keys_from_numpy_columns_are_the_canonical_strings():
+    from deepfm_keras.encoding import raw
+
+    values = np.array([0, -7, 2**62, 2**63 - 1, -(2**63), 42, 42], "int64")
+    codes, keys = raw.factorized_keys(pd.DataFrame({"u": values}), "u")
+    assert keys == [raw.canonical_string(int(v)) for v in dict.fromkeys(values.tolist())]
+    assert codes.tolist() == [0, 1, 2, 3, 4, 5, 5]
+    _, small = raw.factorized_keys(pd.DataFrame({"u": np.array([3, 250], "uint8")}), "u")
+    assert small == ["3", "250"]
