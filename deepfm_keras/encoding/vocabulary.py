@@ -144,12 +144,14 @@ class IdColumn(Column[S]):
         return codes, keys, tf.constant(raw.cells(keys), tf.string)
 
     def raw_inputs(self, data, dtype: str | None = None) -> dict:
-        if dtype == "int64" and self.separator is None:
+        if self.separator is None:
             values = raw.column(data, self.name)
             kind = values.dtype.kind if isinstance(values.dtype, np.dtype) else ""
             if kind == "i" or (kind == "u" and values.dtype.itemsize < 8):
                 # NumPy integers are their own keys (an int's key is its decimal string): no key per value
-                return {self.name: values.to_numpy(dtype="int64")}
+                if dtype == "int64":
+                    return {self.name: values.to_numpy(dtype="int64")}
+                return {self.name: values.to_numpy().astype("S").astype(object)}
         codes, keys = raw.factorized_keys(data, self.name, separator=self.separator)
         if dtype == "int64":
             bad = [k for k in keys if k is None or not raw.is_int64_key(k)]

@@ -149,10 +149,14 @@ def test_integer_columns_take_the_fast_raw_path_with_the_same_values(dtype, monk
     assert fast.dtype == general.dtype == np.int64
     np.testing.assert_array_equal(fast, general)
     np.testing.assert_array_equal(encoder.transform(frame)["u"], encoder.transform(frame.astype(object))["u"])
+    as_bytes = encoder.raw_inputs(frame)["u"]  # the default: key bytes
+    assert as_bytes.tolist() == encoder.raw_inputs(pd.DataFrame({"u": values.astype(object)}))["u"].tolist()
+    assert as_bytes.dtype == object and isinstance(as_bytes[0], bytes)
     called = []
     monkeypatch.setattr(raw, "factorized_keys", lambda *a, **k: called.append(1))
     encoder.raw_inputs(frame, dtypes={"u": "int64"})
-    assert called == []  # no key per value on this path
+    encoder.raw_inputs(frame)
+    assert called == []  # no key per value on these paths
 
 
 def test_integer_keys_from_numpy_columns_are_the_canonical_strings():
