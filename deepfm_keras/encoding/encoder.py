@@ -236,26 +236,12 @@ class FeatureEncoder:
         return self
 
     def fit_chunks(self, chunks) -> FeatureEncoder:
-        """Learns the state from a table given in chunks (DataFrames, e.g. read from shards), as `fit` would on all.
+        """Learns the state `fit` learns, from a table given in chunks (an iterable of DataFrames, e.g. shards).
 
         One chunk is held at a time, with each column's distinct keys and
-        their counts (or its moments): a table far larger than memory fits in
-        the memory of its distinct values. The state is `fit`'s on the rows
-        concatenated (numeric statistics merged exactly, up to float rounding).
-        A bucketized column with `num_buckets` is refused (its boundaries are
-        quantiles of every row): give it `boundaries`.
-
-        Args:
-            chunks: an iterable of DataFrames (or dicts of columns).
-
-        Returns:
-            The encoder itself.
-
-        Raises:
-            ValueError: for no rows at all, and as `fit` for a bad chunk,
-                naming the column.
-
-        Example:
+        counts (or its moments). A bucketized column with `num_buckets` is
+        refused (quantiles need every row): give it `boundaries`. Raises as
+        `fit`, naming the column, and for no rows at all.
 
         >>> import pandas as pd
         >>> parts = [pd.DataFrame({"u": ["a", "b"]}), pd.DataFrame({"u": ["b"]})]

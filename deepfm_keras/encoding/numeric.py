@@ -38,6 +38,7 @@ from deepfm_keras.encoding.column import (
 )
 from deepfm_keras.encoding.ids import FIRST_ID
 from deepfm_keras.encoding.layers import Bucketize, NumericTransform
+from deepfm_keras.encoding.moments import Moments, infinite, mean_std, moments
 from deepfm_keras.encoding.number_lists import SplitNumbers, parse_column, raw_cells
 from deepfm_keras.spec.features import NUMERIC_LIMIT, CategoricalFeature, NumericFeature, NumericSequenceFeature
 
@@ -76,56 +77,6 @@ def _check_scaling(column) -> None:
     check_number(column.name, "clip_max", column.clip_max)
     if column.clip_min is not None and column.clip_max is not None and column.clip_min > column.clip_max:
         raise ValueError(f"Column '{column.name}': `clip_min` should be <= `clip_max`.")
-
-
-def _infinite(name: str) -> ValueError:
-    return ValueError(
-        f"Column '{name}' holds infinite values; the encoder cannot standardise +-inf. "
-        "Replace them, or clip the column (NumericColumn(clip_min=..., clip_max=...))."
-    )
-
-
-@dataclasses.dataclass(frozen=True)
-class Moments:
-    """Count, mean and (population) variance of a column's prepared values: what chunks of a table merge exactly."""
-
-    count: int
-    mean: float
-    var: float
-
-    def merged(self, other: Moments) -> Moments:
-        """The moments of both sets of values together (Chan et al.'s pairwise update)."""
-        if not other.count or not self.count:
-            return self if not other.count else other
-        count = self.count + other.count
-        delta = other.mean - self.mean
-        mean = self.mean + delta * other.count / count
-        var = (
-            self.count * self.var + other.count * other.var + delta * delta * self.count * other.count / count
-        ) / count
-        return Moments(count, mean, var)
-
-
-def _moments(column, values: np.ndarray) -> Moments:
-    """The moments of the clipped, log1p-transformed finite values (NaN is missing; infinity is refused)."""
-    layer = NumericTransform(log1p=column.log1p, clip_min=column.clip_min, clip_max=column.clip_max)
-    prepared = layer.prepare(values).numpy()
-    if np.isinf(prepared).any():
-        raise _infinite(column.name)
-    finite = prepared[~np.isnan(prepared)]
-    if not column.standardize or not finite.size:
-        return Moments(int(finite.size), 0.0, 1.0)
-    return Moments(int(finite.size), float(finite.mean()), float(finite.var()))
-
-
-def _mean_std(column, moments: Moments) -> tuple[float, float]:
-    """Mean and std to standardise with (0 and 1 when not standardised or nothing was seen)."""
-    mean, std = 0.0, 1.0
-    if column.standardize and moments.count:
-        mean, std = moments.mean, float(np.sqrt(moments.var))
-        if not (np.isfinite(mean) and np.isfinite(std)):
-            raise ValueError(f"Column '{column.name}' holds values too large to standardise.")
-    return mean, std if std > 0 else 1.0
 
 
 def _transform_layer(column, state, name: str) -> NumericTransform:
@@ -185,13 +136,13 @@ class NumericColumn(Column[NumericState]):
         return self.learned_from_parts(self.learn_part(data))
 
     def learn_part(self, data) -> Moments:
-        return _moments(self, raw.numeric_values(data, self.name))
+        return moments(self, raw.numeric_values(data, self.name))
 
     def merge_parts(self, a: Moments, b: Moments) -> Moments:
         return a.merged(b)
 
     def learned_from_parts(self, part: Moments) -> NumericState:
-        return NumericState(*_mean_std(self, part))
+        return NumericState(*mean_std(self, part))
 
     def learn_counts(self, counts, stats) -> NumericState:
         if self.standardize and stats is None:
@@ -220,7 +171,7 @@ class NumericColumn(Column[NumericState]):
 
         values = raw.numeric_values(data, self.name)
         if self.clip_min is None and self.clip_max is None and np.isinf(values).any():
-            raise _infinite(self.name)
+            raise infinite(self.name)
         try:
             out = {self.name: layers[self.name](values).numpy()}
         except tf.errors.InvalidArgumentError:
@@ -413,15 +364,15 @@ class NumericSequenceColumn(Column[NumericSequenceState]):
         rows = np.bincount(codes[codes >= 0], minlength=len(lengths))  # how many rows hold each distinct cell
         elements = np.repeat(values.flat_values.numpy(), np.repeat(rows, lengths))
         longest = int(lengths[rows > 0].max()) if (rows > 0).any() else 0
-        return _moments(self, elements), longest
+        return moments(self, elements), longest
 
     def merge_parts(self, a: tuple[Moments, int], b: tuple[Moments, int]) -> tuple[Moments, int]:
         return a[0].merged(b[0]), max(a[1], b[1])
 
     def learned_from_parts(self, part: tuple[Moments, int]) -> NumericSequenceState:
-        moments, longest = part
+        values, longest = part
         max_len = self.max_len if self.max_len is not None else max(longest, 1)
-        return NumericSequenceState(*_mean_std(self, moments), max_len)
+        return NumericSequenceState(*mean_std(self, values), max_len)
 
     def state_from_dict(self, state: Any) -> NumericSequenceState:
         state_fields(self, state, {"mean", "std", "max_len", "input_dtype"}, "string")

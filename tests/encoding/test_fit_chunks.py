@@ -14,7 +14,7 @@ from deepfm_keras.encoding import (
     MultiCategoricalColumn,
     NumericColumn,
 )
-from deepfm_keras.encoding.numeric import Moments
+from deepfm_keras.encoding.moments import Moments
 
 
 def _table(rows: int, seed: int) -> pd.DataFrame:
