@@ -35,6 +35,11 @@ from deepfm_keras.encoding.vocabulary import IdColumn, KeyCounts, check_id_optio
 from deepfm_keras.spec.features import NUMERIC_LIMIT, CategoricalFeature, MultiCategoricalFeature, NumericFeature
 
 
+def _key_dtype(present: list) -> str:
+    """A categorical column's raw dtype from its present keys: int64 when there are some and all are integers."""
+    return "int64" if present and all(raw.is_int64_key(k) for k in present) else "string"
+
+
 @dataclasses.dataclass(frozen=True)
 class CategoricalState(ColumnState):
     """What a `CategoricalColumn` learned: its raw dtype ("int64" or "string") and `vocabulary` (None: hashed)."""
@@ -96,12 +101,10 @@ class CategoricalColumn(IdColumn[CategoricalState]):
 
     def _counted(self, keys, counts) -> KeyCounts:
         present = [k for k, n in zip(keys, counts, strict=True) if k is not None and n > 0]
-        ints = bool(present) and all(raw.is_int64_key(k) for k in present)
-        return KeyCounts(CategoricalState("int64" if ints else "string"), keys, counts)
+        return KeyCounts(CategoricalState(_key_dtype(present)), keys, counts)
 
     def _merged_state(self, a, b, keys: list) -> CategoricalState:
-        ints = bool(keys) and all(raw.is_int64_key(k) for k in keys)  # the rule of `_counted`, on both chunks
-        return CategoricalState("int64" if ints else "string")
+        return CategoricalState(_key_dtype(keys))  # the rule of `_counted`, on both chunks' present keys
 
     def learn_counts(self, counts, stats) -> KeyCounts:
         if self.num_bins is None and counts is None:

@@ -36,8 +36,10 @@ class Moments:
 
     def merged(self, other: Moments) -> Moments:
         """The moments of both sets of values together (Chan et al.'s pairwise update)."""
-        if not other.count or not self.count:
-            return self if not other.count else other
+        if not other.count:
+            return self
+        if not self.count:
+            return other
         count = self.count + other.count
         delta = other.mean - self.mean
         mean = self.mean + delta * other.count / count

@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 from collections.abc import Iterator, Sequence
 
@@ -118,9 +119,9 @@ def iter_chunks(
                     path, sep=separator, compression=compression, chunksize=rows, usecols=columns
                 ) as reader:
                     yield from reader
-        except (ValueError, KeyError) as e:
-            if isinstance(e, DataError):
-                raise
+        except DataError:
+            raise
+        except (ValueError, KeyError) as e:  # pandas' and pyarrow's own errors, named by file
             raise DataError(f"Data file {path}: {e}") from None
 
 
@@ -169,7 +170,7 @@ def stream_dataset(
 
     dtypes = encoder.input_dtypes
     columns = [*dtypes, label] if label not in dtypes else list(dtypes)
-    epochs = iter(range(2**62))
+    epochs = itertools.count()  # each iteration of the dataset is the next epoch
 
     def chunks():
         epoch = next(epochs)
